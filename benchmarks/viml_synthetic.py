@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from vml_demo.evaluation.retrieval import ensemble_similarity, format_table, retrieval_metrics
+from vml_demo.model.metrics import ensemble_similarity, format_table, retrieval_metrics
 from vml_demo.evaluation.synthetic import make_synthetic_viml_data, train_synthetic_viml
 from vml_demo.model.training import embed_views
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from vml_demo.evaluation.retrieval import (
+from vml_demo.model.metrics import (
     ensemble_similarity,
     format_table,
     mean_average_precision,

@@ -1,5 +1,5 @@
 """Retrieval metrics (retrieval.py) and a synthetic tri-modal dataset that proves training works (synthetic.py)."""
-from .retrieval import (
+from ..model.metrics import (
     ensemble_similarity,
     format_table,
     mean_average_precision,

@@ -17,7 +17,7 @@ from ..encoders.base import l2_normalize
 from ..library.features import WindowTable, load_window_table
 from ..library.store import LibraryStore
 from ..search.spaces import MusicSpace
-from .retrieval import mean_average_precision
+from ..model.metrics import mean_average_precision
 
 log = logging.getLogger(__name__)
 

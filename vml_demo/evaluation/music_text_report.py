@@ -15,7 +15,7 @@ import numpy as np
 from .. import config
 from ..encoders.base import l2_normalize
 from .music_text_eval import clip_matrix, index_testset, text_to_music_metrics, zero_shot_tagging_metrics
-from .retrieval import ensemble_similarity, format_table
+from ..model.metrics import ensemble_similarity, format_table
 
 ENSEMBLE_WEIGHT = 0.5
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .retrieval import format_table
+from ..model.metrics import format_table
 
 
 def run_viml_evaluation(folder: Path, checkpoints: list[Path], pools: list[int | None],

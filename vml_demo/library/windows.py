@@ -50,3 +50,11 @@ def concat_frames(parts: list[tuple[float, AudioFrames]]) -> AudioFrames:
         embeddings=np.concatenate([f.embeddings for _, f in parts]),
         labels=first.labels,
     )
+
+
+CONTEXT_OFFSETS = (-2, 0, 2)  # window hop is 5 s: +-2 windows are the neighbouring non-overlapping 10 s
+
+
+def context_rows(track_rows: slice, row: int) -> list[int]:
+    """Rows of the window `row` and its in-track neighbours, in time order (the music tower's input)."""
+    return [row + o for o in CONTEXT_OFFSETS if track_rows.start <= row + o < track_rows.stop]

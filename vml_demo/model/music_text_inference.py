@@ -9,7 +9,7 @@ import torch
 
 from ..errors import WeightsUnavailableError
 from ..library.features import WindowTable, feature_columns
-from ..train.music_text import context_rows
+from ..library.windows import context_rows
 from .checkpoint import CheckpointMismatchError, load_checkpoint
 
 BATCH = 512

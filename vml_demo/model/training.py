@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from ..encoders.device import pick_device
-from ..evaluation.retrieval import pooled_metrics_from_similarity
+from .metrics import pooled_metrics_from_similarity
 from .checkpoint import load_train_state, save_checkpoint
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..library.features import WindowTable
-from .terms import distinctive_weights, window_term_matrix
+from ..textsynth.terms import distinctive_weights, window_term_matrix
 
 MIN_CONFIDENCE = 0.1  # a term the taggers barely see is not shown as the track's tag
 TOP_TERMS = 8

@@ -19,7 +19,7 @@ from .. import config
 from ..encoders.base import TextEncoder, l2_normalize
 from ..errors import VmlError, WeightsUnavailableError
 from ..library.features import WindowTable
-from .terms import distinctive_weights, term_matrix_from_scores, window_term_matrix
+from ..textsynth.terms import distinctive_weights, term_matrix_from_scores, window_term_matrix
 
 log = logging.getLogger(__name__)
 

@@ -17,16 +17,11 @@ import numpy as np
 
 from ..library.features import WindowTable, feature_columns, load_window_table
 from ..library.store import LibraryStore
-from ..search.terms import window_term_matrix
+from ..library.windows import context_rows
+from ..textsynth.terms import window_term_matrix
 
 log = logging.getLogger(__name__)
 
-CONTEXT_OFFSETS = (-2, 0, 2)  # window hop is 5 s: +-2 windows are the neighbouring non-overlapping 10 s
-
-
-def context_rows(track_rows: slice, row: int) -> list[int]:
-    """Rows of the window `row` and its in-track neighbours, in time order."""
-    return [row + o for o in CONTEXT_OFFSETS if track_rows.start <= row + o < track_rows.stop]
 
 
 @dataclass

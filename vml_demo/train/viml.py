@@ -49,7 +49,7 @@ def extract_item(path: Path, video_encoder: str, methods: tuple[str, ...], per_m
     from ..library.indexer import analyze_track
     from ..media.audio import load_audio
     from ..media.probe import probe
-    from ..search.terms import window_term_matrix
+    from ..textsynth.terms import window_term_matrix
     from ..textsynth import TextSynthesizer
     from ..textsynth.aggregate import select_tags
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..library.features import WindowTable
+from .aggregate import TaggerWindows, window_term_scores
 
 
 def term_matrix_from_scores(
     scores: dict[str, np.ndarray], labels: dict[str, list[str]], vocabularies: dict[str, str]
 ) -> tuple[list[str], np.ndarray]:
     """(terms, [N, T] confidences) from per-encoder [N, C] tag probabilities: max over taggers."""
-    from ..textsynth.aggregate import TaggerWindows, window_term_scores
-
     taggers = [TaggerWindows(vocabularies[enc], labels[enc], mat) for enc, mat in scores.items()]
     return window_term_scores(taggers)
 
