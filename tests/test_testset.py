@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from vml_demo import config
-from vml_demo.evaluation.testset import CATEGORIES, DEFAULT_DIR, load_testset
+from vml_demo.evaluation.testset import CATEGORIES, DEFAULT_DIR, judge, load_testset
 
 PROVENANCE = config.REPO_ROOT / "data" / "debian_train" / "PROVENANCE.json"
 LIBRARY_JSON = config.LIBRARY_AUDIO_DIR / "library.json"
@@ -56,8 +56,61 @@ def test_queries_relevant_sets_are_the_label_defined_sets(ts):
         assert q.relevant, q.id
         assert all(v in ts.values(k) for k, v in q.labels.items()), q.id
         assert sorted(q.relevant) == sorted(ts.matching(q.labels)), q.id
-        assert not set(q.also_sounding) & set(q.relevant)
+        assert not set(q.ignore) & set(q.relevant)
         assert all(w in q.text for v in q.labels.values() for w in v.split()), q.text
+
+
+def test_split_is_fixed_and_balanced(ts):
+    doc = json.loads((ts.folder / "labels.json").read_text())
+    assert all(c["split"] in ("dev", "test") for c in doc["clips"])
+    dev = [c for c in ts.clips if c.split == "dev"]
+    assert Counter(c.label("genre") for c in dev) == Counter({g: 4 for g in ts.values("genre")})
+    for cat in CATEGORIES:  # every value on both sides, near the dev share of 4/11
+        total, got = Counter(c.label(cat) for c in ts.clips), Counter(c.label(cat) for c in dev)
+        for v, n in total.items():
+            assert 1 <= got[v] < n and abs(got[v] - n * 4 / 11) <= 2, (cat, v, got[v], n)
+
+
+def test_loading_one_split_restricts_clips_and_queries(ts):
+    for split in ("dev", "test"):
+        part = load_testset(split=split)
+        ids = {c.id for c in part.clips}
+        assert ids == {c.id for c in ts.clips if c.split == split}
+        assert part.queries and all(q.split in (split, "") for q in part.queries)
+        full = {q.id: q for q in ts.queries}
+        for q in part.queries:
+            assert set(q.relevant) == set(full[q.id].relevant) & ids
+            assert set(q.ignore) == set(full[q.id].ignore) & ids
+    with pytest.raises(ValueError, match="unknown split"):
+        load_testset(split="train")
+
+
+def test_judge_relevant_ignore_negative():
+    clip = {"genre": ["rock"], "instrument": ["piano"], "mood": None}
+    weak = {"instrument": {"organ"}}
+    assert judge(clip, {"genre": "rock"}) == "relevant"
+    assert judge(clip, {"genre": "jazz"}) == "negative"
+    assert judge(clip, {"genre": "rock", "mood": "sad"}) == "ignore"            # unknown mood
+    assert judge(clip, {"genre": "jazz", "mood": "sad"}) == "negative"          # surely fails anyway
+    assert judge(clip, {"instrument": "organ"}, weak=weak) == "ignore"          # organ only accompanies
+    assert judge(clip, {"genre": "rock"}, {"instrument": "piano"}) == "negative"
+    assert judge(clip, {"genre": "rock"}, {"instrument": "violin"}) == "relevant"
+    assert judge(clip, {"genre": "rock"}, {"instrument": "organ"}, weak) == "ignore"
+    assert judge(clip, {"genre": "rock"}, {"mood": "sad"}) == "ignore"
+
+
+def test_generic_format_with_unknown_values_and_old_key(tmp_path):
+    categories = {"genre": ["rock", "folk"], "vocals": ["vocals", "instrumental"]}
+    (tmp_path / "labels.json").write_text(json.dumps({"categories": categories, "clips": [{"id": "a", "file": "a.ogg", "split": "dev", "genre": ["rock", "folk"], "vocals": None},
+                  {"id": "b", "file": "b.ogg", "split": "test", "genre": "folk", "vocals": "vocals"}]}))
+    (tmp_path / "queries.json").write_text(json.dumps({"queries": [
+        {"id": "q", "text": "folk songs", "labels": {"genre": "folk"}, "relevant": ["a", "b"],
+         "also_sounding": ["a"]}]}))
+    full = load_testset(tmp_path)
+    assert full.clip("a").labels == {"genre": ["rock", "folk"]} and full.clip("b").label("vocals") == "vocals"
+    assert full.queries[0].ignore == ("a",) and full.queries[0].negated == {}
+    test = load_testset(tmp_path, split="test")
+    assert [c.id for c in test.clips] == ["b"] and test.queries[0].relevant == ("b",) and test.queries[0].ignore == ()
 
 
 def _decode(path):
