@@ -116,6 +116,15 @@ def test_split_is_fixed_and_balanced(ts):
             assert 1 <= got[v] < n and abs(got[v] - n * 4 / 11) <= 2, (cat, v, got[v], n)
 
 
+@pytest.mark.slow
+def test_split_is_what_the_seeded_script_writes(ts):
+    split_testset = _script("split_testset")
+    doc = json.loads((ts.folder / "labels.json").read_text())
+    dev = split_testset.choose_dev(doc["clips"])
+    assert {c.id for c in ts.clips if c.split == "dev"} == dev
+    assert json.dumps(split_testset.with_split(doc, dev), indent=1) + "\n" == (ts.folder / "labels.json").read_text()
+
+
 def test_loading_one_split_restricts_clips_and_queries(ts):
     for split in ("dev", "test"):
         part = load_testset(split=split)
