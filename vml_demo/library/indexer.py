@@ -114,17 +114,20 @@ def index_folder(
     progress: ProgressFn | None = None,
     show_progress: bool = False,
     prune: bool = True,
+    given: str | None = None,
 ) -> IndexReport:
+    """Index `folder` into the library at `db_dir`. `given`: the name reports use for the folder (default: as
+    passed), so an app can report files without showing where they are on the server."""
     folder_path = Path(folder)
     if not folder_path.is_dir():
-        raise LibraryError(f"{folder} is not a folder")
+        raise LibraryError(f"{given or folder} is not a folder")
     if encoders is None:
         from ..encoders.profiles import music_encoders
 
         encoders = music_encoders()
     store = LibraryStore(db_dir, create=True)
     try:
-        return _index(store, folder_path, str(folder), encoders, progress, show_progress, prune)
+        return _index(store, folder_path, given or str(folder), encoders, progress, show_progress, prune)
     finally:
         store.close()
 
