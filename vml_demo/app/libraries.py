@@ -56,15 +56,17 @@ def allowed_folder(given: str) -> tuple[Path, Path, str]:
             candidates.append((Path(given), root))
         else:
             candidates += [(root / given, root), (root.parent / given, root)]
-    for candidate, root in candidates:
-        if not candidate.is_relative_to(root):
+    inside = [(c, r, Path(r.name, c.relative_to(r)).as_posix()) for c, r in candidates if c.is_relative_to(r)]
+    for candidate, root, shown in inside:
+        if not os.path.lexists(candidate):
             continue
-        shown = Path(root.name, candidate.relative_to(root)).as_posix()
         if not candidate.resolve().is_relative_to(root):
             raise LibraryError(f"{shown} links outside the folders this server allows indexing ({allowed})")
         if candidate.is_dir():
             return candidate.resolve(), root, shown
         raise LibraryError(f"{shown} is not a folder on this server")
+    if inside:
+        raise LibraryError(f"{inside[0][2]} is not a folder on this server")
     raise LibraryError(f"Only folders inside {allowed} may be indexed here: give one of those or a folder in it")
 
 
