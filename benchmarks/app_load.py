@@ -64,15 +64,19 @@ def one_client(url: str, i: int, uploads: Path, results: int, deadline: float) -
     shutil.copyfile(config.SAMPLE_VIDEOS_DIR / VIDEOS[i % len(VIDEOS)], video)
     out = {"client": name, "error": None}
     started = time.perf_counter()
+    stage = "connect"
     try:
         client = Client(url, verbose=False, download_files=False)
+        stage = "search"
         t0 = time.perf_counter()
         _, rank = wait_job(client.submit("bundled", handle_file(str(video)), TEXTS[i % len(TEXTS)], [], [], [],
                                          0.5, results, api_name="/search"), deadline)
         out["search_s"], out["queue_rank"] = time.perf_counter() - t0, rank
+        stage = "results"
         t0 = time.perf_counter()
         slots, rank = wait_job(client.submit("genre", api_name="/results"), deadline)
         out["results_s"], out["queue_rank"] = time.perf_counter() - t0, max(out["queue_rank"], rank)
+        stage = "previews"
         t0 = time.perf_counter()
         previews, rank = wait_job(client.submit(False, -12, api_name="/previews"), deadline)
         out["previews_s"], out["queue_rank"] = time.perf_counter() - t0, max(out["queue_rank"], rank)
@@ -82,7 +86,7 @@ def one_client(url: str, i: int, uploads: Path, results: int, deadline: float) -
         out["previews"] = sorted({Path(f["path"]).name for f in files if f["path"].endswith(".mp4")})
         out["excerpts"] = sorted({Path(f["path"]).name for f in files if f["path"].endswith(".mp3")})
     except Exception as err:  # noqa: BLE001 - reported per client
-        out["error"] = f"{type(err).__name__}: {err}"
+        out["error"] = f"{stage}: {type(err).__name__}: {err}"
     out["total_s"] = time.perf_counter() - started
     return out
 

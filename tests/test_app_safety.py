@@ -429,3 +429,19 @@ def test_ratings_survive_kill_9_mid_write(tmp_path):
     finally:
         conn.close()
     assert committed <= rows <= committed + 2  # every reported vote is there; at most the one in flight more
+
+
+def test_messages_lose_server_paths():
+    import tempfile
+
+    from vml_demo.app.formatting import public_text
+
+    libs = Path("/srv/vml/libraries")
+    text = (f"No music library index in {config.REPO_ROOT}/assets/index (run: ... --db /opt/x/index); "
+            f"{libs}/mine/index/library.sqlite; {tempfile.gettempdir()}/gradio/ab12/clip.mp4; "
+            "/root/.cache/huggingface/hub/model.safetensors; text / zero-shot at 1/2 speed, see http://a.b/c/d")
+    shown = public_text(text, libs)
+    assert "assets/index" in shown and "mine/index/library.sqlite" in shown and "model.safetensors" in shown
+    for server_path in (str(config.REPO_ROOT), "/opt/x", str(libs), tempfile.gettempdir() + "/", "/root/"):
+        assert server_path not in shown, shown
+    assert "text / zero-shot at 1/2 speed" in shown and "http://a.b/c/d" in shown

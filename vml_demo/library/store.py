@@ -116,7 +116,7 @@ class LibraryStore:
         if not path.exists():
             if not create:
                 raise LibraryError(
-                    f"No music library index in {self.db_dir.name}/ (run: python -m vml_demo index FOLDER --db {self.db_dir.name})"
+                    f"No music library index in {self.db_dir} (run: python -m vml_demo index FOLDER --db {self.db_dir})"
                 )
             self.db_dir.mkdir(parents=True, exist_ok=True)
         try:
@@ -125,8 +125,7 @@ class LibraryStore:
             self.conn.execute("PRAGMA foreign_keys=ON")
             self.conn.executescript(_SCHEMA)
         except sqlite3.DatabaseError as err:
-            raise LibraryError(f"The library index {self.db_dir.name}/{DB_FILENAME} is unreadable ({err}); "
-                               "delete it and index again") from err
+            raise LibraryError(f"The library index {path} is unreadable ({err}); delete it and index again") from err
         self._check_schema()
 
     def _check_schema(self) -> None:
@@ -144,7 +143,7 @@ class LibraryStore:
         if version != SCHEMA_VERSION:
             self.conn.close()
             raise LibraryError(
-                f"The library index in {self.db_dir.name}/ has schema version {version}, but this version of "
+                f"The library index in {self.db_dir} has schema version {version}, but this version of "
                 f"viml-demo reads version {SCHEMA_VERSION}: index the music again into a new folder "
                 "(python -m vml_demo index FOLDER --db NEW_FOLDER)"
             )
