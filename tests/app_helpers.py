@@ -1,5 +1,9 @@
 """Start `python app.py` for a test, isolated from the repository and /tmp: a writable copy of the
-bundled index, its own port, libraries folder and temp dir; stopped when the block ends."""
+bundled index, its own port, libraries folder and temp dir; stopped when the block ends.
+
+`api_app` is one such server shared by the API test modules (import the fixture by name): a lowered video
+limit (a bundled sample then stands in for a too-long upload), one allowed index root (`served/`) and a small
+upload limit."""
 from __future__ import annotations
 
 import contextlib
@@ -29,3 +33,18 @@ def isolated_app(work: Path, extra_env: dict[str, str] | None = None):
         yield SimpleNamespace(url=url, proc=proc, work=work, index=index, log_path=work / "app.log")
     finally:
         stop_app(proc)
+
+
+MAX_VIDEO_S = 16  # earth_night.mp4 (20 s) is then too long; the other samples are shorter
+MAX_UPLOADS = 5
+
+
+@pytest.fixture(scope="session")
+def api_app(tmp_path_factory):
+    work = tmp_path_factory.mktemp("api-app")
+    (work / "served").mkdir()
+    env = {"VML_MAX_VIDEO_S": str(MAX_VIDEO_S), "VML_INDEX_ROOTS": str(work / "served"),
+           "VML_MAX_UPLOADS": str(MAX_UPLOADS)}
+    with isolated_app(work, env) as running:
+        running.served = work / "served"
+        yield running

@@ -1,12 +1,14 @@
 """The app through its API (gradio_client against `python app.py`), plus unit tests of the app's own modules.
 
-The server runs on a writable copy of the bundled index (ratings and UI-made libraries go to temp folders),
-with VML_MAX_VIDEO_S lowered so a bundled sample video can stand in for a too-long upload.
+The server (app_helpers.api_app) runs on a writable copy of the bundled index (ratings and UI-made libraries go
+to temp folders), with VML_MAX_VIDEO_S lowered so a bundled sample video can stand in for a too-long upload.
+Bad input, the file route and sessions are tested in test_app_safety.py.
 """
 from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import time
 from types import SimpleNamespace
@@ -15,7 +17,7 @@ import numpy as np
 import pytest
 
 from vml_demo import config
-from app_helpers import isolated_app
+from app_helpers import MAX_VIDEO_S, api_app  # noqa: F401 - api_app is a fixture
 from vml_demo.app import formatting, sessions
 from vml_demo.app.embedding_map import build_figure, fit_projection
 from vml_demo.app.handlers import compose_query
@@ -27,15 +29,12 @@ from vml_demo.search.results import QueryPoints
 from library_helpers import write_tone  # noqa: E402 - tests/ is on sys.path (rootdir conftest)
 
 VIDEOS = config.SAMPLE_VIDEOS_DIR
-MAX_VIDEO_S = 16  # earth_night.mp4 (20 s) is then too long; the other samples are shorter
-
 
 # -- the running app -----------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory):
-    with isolated_app(tmp_path_factory.mktemp("api-app"), {"VML_MAX_VIDEO_S": str(MAX_VIDEO_S)}) as running:
-        yield running
+def app(api_app):
+    return api_app
 
 
 @pytest.fixture(scope="module")
@@ -48,19 +47,21 @@ def client(app):
 def search(client, *, video=None, text="", genres=(), moods=(), instruments=(), weight=0.5, k=5, library=BUNDLED):
     from gradio_client import handle_file
 
-    summary, payload = client.predict(library, handle_file(str(video)) if video else None, text, list(genres),
-                                      list(moods), list(instruments), weight, k, api_name="/search")
-    return summary, json.loads(payload)
+    summary, response = client.predict(library, handle_file(str(video)) if video else None, text, list(genres),
+                                       list(moods), list(instruments), weight, k, api_name="/search")
+    assert isinstance(response, dict)  # real JSON: no key gradio_client would take for a file
+    return summary, response
 
 
 def test_text_search_returns_ranked_results(client):
     summary, response = search(client, text="calm piano", moods=["peaceful"], k=4)
-    assert response["path"] == "text"
+    assert response["route"] == "text"
     assert response["query_text"] == "calm piano, peaceful"
     results = response["results"]
     assert len(results) == 4
     for r in results:
-        assert {"title", "artist", "license", "score", "start_s", "tags", "why", "path"} <= set(r)
+        assert {"title", "artist", "license", "score", "start_s", "tags", "why", "file"} <= set(r)
+        assert not {"path", "abs_path"} & set(r) and not os.path.isabs(r["file"])
         assert 0.0 <= r["start_s"] <= r["duration_s"]
     scores = [r["score"] for r in results]
     assert scores == sorted(scores, reverse=True)
@@ -70,7 +71,7 @@ def test_text_search_returns_ranked_results(client):
 
 def test_video_only_search_on_a_silent_video(client):
     summary, response = search(client, video=VIDEOS / "bunny_animation.mp4", weight=1.0, k=2)
-    assert response["path"] in {"zero-shot-video", "viml"}
+    assert response["route"] in {"zero-shot-video", "viml"}
     assert len(response["results"]) == 2
     assert "bunny_animation.mp4" in summary.replace("\\", "")  # the Markdown escapes "_"
 
@@ -78,8 +79,8 @@ def test_video_only_search_on_a_silent_video(client):
 def test_video_and_text_weight_changes_the_query(client):
     _, text_only = search(client, video=VIDEOS / "city_night.mp4", text="dark electronic", weight=0.0, k=5)
     _, video_only = search(client, video=VIDEOS / "city_night.mp4", text="dark electronic", weight=1.0, k=5)
-    assert text_only["path"] == "text"  # weight 0: the video is ignored
-    assert video_only["path"] in {"zero-shot-video", "viml"}
+    assert text_only["route"] == "text"  # weight 0: the video is ignored
+    assert video_only["route"] in {"zero-shot-video", "viml"}
     assert [r["score"] for r in text_only["results"]] != [r["score"] for r in video_only["results"]]
 
 
@@ -135,29 +136,31 @@ def test_concurrent_sessions_get_their_own_answers(app):
         assert response["query_text"] == text and len(response["results"]) == k
 
 
-def test_index_a_server_folder_and_search_it(client, tmp_path):
+def test_index_a_server_folder_and_search_it(client, app):
     from gradio_client.exceptions import AppError
 
+    tmp_path = app.served  # the one folder this server allows indexing (VML_INDEX_ROOTS)
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "readme.txt").write_text("no music here")
     with pytest.raises(AppError, match="has no audio files"):
-        client.predict("mine", str(empty), None, api_name="/index_library")
+        client.predict("mine", "served/empty", None, api_name="/index_library")
 
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "fake.mp3").write_text("not audio at all")
     with pytest.raises(AppError, match="No readable audio"):
-        client.predict("broken", str(broken), None, api_name="/index_library")
+        client.predict("broken", "broken", None, api_name="/index_library")
 
     folder = tmp_path / "tones"
     folder.mkdir()
     write_tone(folder / "low_hum.wav", 110.0, 12.0)
     (folder / "bad.ogg").write_bytes(b"OggS" + b"\x00" * 200)  # damaged: reported, not fatal
-    report, dropdown = client.predict("tones", str(folder), None, api_name="/index_library")
+    report, dropdown = client.predict("tones", str(folder), None, api_name="/index_library")  # absolute works too
     assert dropdown["value"] == "tones"  # the library list is updated and the new library chosen
     assert ["tones", "tones"] in dropdown["choices"]
-    assert "1 added" in report and "1 failed" in report and "bad.ogg" in report
+    assert "1 added" in report and "1 failed" in report and "served/tones/bad.ogg" in report
+    assert str(tmp_path) not in report
     _, response = search(client, text="quiet drone", library="tones", k=3)
     assert [r["title"] for r in response["results"]] == ["low_hum"]
 
@@ -176,7 +179,7 @@ def test_index_uploaded_files_into_a_library_folder(client, app, tmp_path):
 
 
 def test_export_ratings_csv(client):
-    path = client.predict(BUNDLED, "all sessions", api_name="/export_ratings")
+    path = client.predict(BUNDLED, "this session", api_name="/export_ratings")
     with open(path, newline="", encoding="utf-8") as fh:
         header = next(csv.reader(fh))
     assert "query_text" in header and "rating" in header and "results_json" in header
@@ -247,7 +250,7 @@ def test_ratings_are_saved_replaced_and_exported(tmp_path):
     from vml_demo.library.store import LibraryStore
 
     LibraryStore(tmp_path, create=True).close()
-    results = [{"rank": i, "track_id": 10 + i, "path": f"lib/t{i}.ogg", "title": f"T{i}", "artist": "A",
+    results = [{"rank": i, "track_id": 10 + i, "file": f"t{i}.ogg", "title": f"T{i}", "artist": "A",
                 "score": 0.9 - i / 10, "start_s": 5.0 * i} for i in (1, 2)]
     search_one = RatedSearch("s1", "q1", "calm piano", "clip.mp4", 0.5, "viml", "bridge-minilm", "offline",
                              "minilm", "visual_descriptors", "cpu", results)
@@ -279,10 +282,8 @@ def test_library_registry_names_and_errors(tmp_path):
     assert check_library_name("My-Music_2") == "my-music_2"
     with pytest.raises(LibraryError, match="Unknown library"):
         registry.engine("nothing-here")
-    with pytest.raises(LibraryError, match="not a folder"):
-        registry.index_folder("mine", tmp_path / "missing")
-    with pytest.raises(LibraryError, match="Give the folder"):
-        registry.index_folder("mine", "  ")
+    with pytest.raises(LibraryError, match="Indexing folders on the server is off"):
+        registry.index_folder("mine", tmp_path)
     with pytest.raises(LibraryError, match="None of the uploaded files is audio"):
         registry.index_uploads("mine", [str(tmp_path / "notes.txt")])
     assert registry.names() == [BUNDLED]  # failed attempts leave no library behind
@@ -290,7 +291,7 @@ def test_library_registry_names_and_errors(tmp_path):
 
 def test_session_folders_are_separate_and_cleaned(tmp_path, monkeypatch):
     monkeypatch.setattr(sessions, "sessions_root", lambda: tmp_path / "sessions")
-    alice, bob = SimpleNamespace(session_hash="alice"), SimpleNamespace(session_hash="bob/../x")
+    alice, bob = "alice", sessions.session_hash_of(SimpleNamespace(session_hash="bob/../x"))
     made = []
     for i in range(sessions.KEEP_SEARCHES + 2):
         made.append(sessions.new_search_dir(alice, f"search{i}"))

@@ -115,3 +115,39 @@ def test_search_with_video_text_and_preset(app):
             browser.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
     assert (OUTPUT_DIR / "app.png").stat().st_size > 10_000
+
+
+def test_bad_input_in_the_browser_gets_one_line(app, tmp_path):
+    """A few rows of the bad-input matrix as a visitor meets them: a message on the page, and it keeps working."""
+    from playwright.sync_api import expect, sync_playwright
+
+    import media_factory as mf
+
+    renamed = mf.text_file(tmp_path / "holiday.mp4")
+    errors: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(app.url)
+            expect(page.locator("#engine-status")).to_contain_text("Profile", timeout=120_000)
+            assert str(config.REPO_ROOT) not in page.content()  # no server path anywhere on the page
+
+            page.locator("#query-text textarea").fill("calm piano " * 910)  # 10k characters
+            page.locator("#run-search").click()
+            expect(page.get_by_text("The description is too long").first).to_be_visible(timeout=60_000)
+
+            page.locator("#query-text textarea").fill("calm piano")
+            page.locator("#query-video input[type=file]").set_input_files(str(renamed))
+            page.locator("#run-search").click()
+            expect(page.get_by_text("is not a video or audio file").first).to_be_visible(timeout=60_000)
+            assert str(tmp_path) not in page.content()
+
+            page.get_by_role("tab", name="Libraries").click()
+            page.get_by_role("button", name="Index").click()
+            expect(page.get_by_text("Upload some audio files").first).to_be_visible(timeout=30_000)
+            expect(page.get_by_label("...or a folder on the server")).to_have_count(0)  # no roots: uploads only
+        finally:
+            browser.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"

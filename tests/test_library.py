@@ -14,7 +14,7 @@ import pytest
 from vml_demo.errors import LibraryError
 from vml_demo.library.indexer import index_folder
 from vml_demo.library.store import LibraryStore
-from vml_demo.library.vectors import encoder_index, index_path
+from vml_demo.library.vectors import VECTOR_DIR, index_path, load_or_build
 from vml_demo.library.windows import window_spans
 
 from library_helpers import BandEnergyEncoder, make_library, write_tone
@@ -61,8 +61,13 @@ def test_faiss_index_finds_matching_window_and_tracks_generation(tmp_path):
     lib = make_library(tmp_path / "music", n=3)
     db = tmp_path / "db"
     index_folder(lib, db, encoders=ENC)
+    assert not (db / VECTOR_DIR).exists()  # indexing writes no vector files: the search layer builds its own
     store = LibraryStore(db)
     ids, vecs = store.window_matrix("band_energy", "emb")
+
+    def encoder_index(store, name):
+        return load_or_build(store, f"{name}.emb", lambda: store.window_matrix(name, "emb"))
+
     index = encoder_index(store, "band_energy")
     assert len(index) == len(ids)
     scores, found = index.search(vecs[5], k=len(ids))
@@ -77,6 +82,38 @@ def test_faiss_index_finds_matching_window_and_tracks_generation(tmp_path):
 def test_missing_db_is_a_clear_error(tmp_path):
     with pytest.raises(LibraryError, match="index"):
         LibraryStore(tmp_path / "nowhere")
+
+
+def test_unknown_schema_version_is_refused_with_what_to_do(tmp_path):
+    store = LibraryStore(tmp_path, create=True)
+    store.set_meta("schema_version", "99")
+    store.close()
+    with pytest.raises(LibraryError, match="schema version 99.*index the music again"):
+        LibraryStore(tmp_path)
+
+
+class OtherBandEncoder(BandEnergyEncoder):
+    name = "other_bands"
+
+
+def test_changing_encoders_reindexes_only_the_root_being_indexed(tmp_path):
+    lib_a, lib_b = make_library(tmp_path / "a", n=2), make_library(tmp_path / "b", n=2)
+    db = tmp_path / "db"
+    index_folder(lib_a, db, encoders=ENC)
+    index_folder(lib_b, db, encoders=ENC)
+    store = LibraryStore(db)
+    before = {t.path: t.id for t in store.tracks()}
+    store.close()
+
+    report = index_folder(lib_a, db, encoders=[OtherBandEncoder()])
+    assert len(report.added) == 2 and not report.unchanged  # a's tracks again, with the new encoder
+    assert report.stale_roots == [str(lib_b)] and "index again" in report.summary()
+    store = LibraryStore(db)
+    after = {t.path: t.id for t in store.tracks()}
+    store.close()
+    kept_b = {p: i for p, i in before.items() if p.startswith(str(lib_b))}
+    assert kept_b and all(after[p] == i for p, i in kept_b.items())  # b untouched (same rows)
+    assert all(after[p] != i for p, i in before.items() if p.startswith(str(lib_a)))
 
 
 def _snapshot(db: Path):

@@ -65,7 +65,7 @@ def test_bad_queries_are_clear_errors(engine):
 
 def test_video_search_reports_zero_shot_path(engine, videos_dir):
     resp = engine.search(text="", video=videos_dir / "earth_night.mp4", video_weight=1.0, k=3)
-    assert resp.path == "zero-shot-video"
+    assert resp.route == "zero-shot-video"
     assert "dark" in resp.video_description and len(resp.results) == 3
     fused = engine.search(text="metal guitar", video=videos_dir / "earth_night.mp4", video_weight=0.3, k=3)
     assert fused.points.video is not None and fused.points.text is not None
@@ -93,9 +93,11 @@ def test_cli_search_json_shape(small_library):
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
-    assert data["path"] == "text" and len(data["results"]) == 3
-    for key in ("path", "title", "artist", "license", "score", "start_s", "tags"):
+    assert data["route"] == "text" and len(data["results"]) == 3
+    for key in ("file", "title", "artist", "license", "score", "start_s", "tags"):
         assert key in data["results"][0]
+    assert not {"path", "abs_path"} & set(data["results"][0])  # no server paths, no key gradio_client takes for a file
+    assert not data["results"][0]["file"].startswith("/")
     scores = [r["score"] for r in data["results"]]
     assert scores == sorted(scores, reverse=True)
 

@@ -87,8 +87,8 @@ def test_viml_train_and_evaluate_cli(tmp_path, small_library, monkeypatch):
     engine = SearchEngine(small_library, space="bridge")
     assert engine.status()["video_model"].startswith("ViML path")
     response = engine.search(text="calm", video=videos / "clip0.mp4", k=3)
-    assert response.path == "viml" and len(response.results) == 3
-    assert response.to_json()["path"] == "viml" and "video_features" in response.timings
+    assert response.route == "viml" and len(response.results) == 3
+    assert response.to_json()["route"] == "viml" and "video_features" in response.timings
     monkeypatch.setenv("VML_VIML_CHECKPOINT", str(tmp_path / "nowhere"))
     fallback = SearchEngine(small_library, space="bridge")
-    assert fallback.search(video=videos / "clip0.mp4", k=2).path == "zero-shot-video"
+    assert fallback.search(video=videos / "clip0.mp4", k=2).route == "zero-shot-video"

@@ -9,6 +9,11 @@ VML_SPACE           music-text space for search and tagging: bridge (default: it
                     trained tower on the labelled test set, see checkpoints/music_text_minilm/model_card.md),
                     trained (the shipped tower), auto (the tower when its checkpoint fits, else bridge), or a
                     checkpoint folder
+VML_INDEX_ROOTS     folders on the server a visitor of the app may index, separated by ":" (default none:
+                    indexing server folders is off, uploads only)
+VML_MAX_UPLOADS     most audio files one library upload may hold (default 200)
+VML_MAX_UPLOAD_MB   largest upload the app accepts, per file, in MB (default 1024)
+VML_EXPORT_ALL_RATINGS  "1" lets visitors export every session's ratings (default: their own session only)
 VML_QUERY_THREADS   torch threads while answering queries (default 1: one query's small matrix products
                     lose more to thread hand-offs than they gain, and ffmpeg decodes on the other core)
 """
@@ -57,3 +62,20 @@ def query_threads() -> int:
 
 def default_space() -> str:
     return env_str("VML_SPACE", "bridge")
+
+
+def index_roots() -> list[Path]:
+    """Folders the app may index on a visitor's request (resolved); empty means indexing folders is off."""
+    return [Path(p).expanduser().resolve() for p in env_str("VML_INDEX_ROOTS", "").split(os.pathsep) if p.strip()]
+
+
+def max_uploads() -> int:
+    return max(1, int(env_str("VML_MAX_UPLOADS", "200")))
+
+
+def max_upload_mb() -> int:
+    return max(1, int(env_str("VML_MAX_UPLOAD_MB", "1024")))
+
+
+def export_all_ratings() -> bool:
+    return env_str("VML_EXPORT_ALL_RATINGS", "0") in {"1", "true", "yes"}

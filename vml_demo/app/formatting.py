@@ -5,9 +5,13 @@ Text that comes from users or files (titles, queries, file names) is escaped so 
 from __future__ import annotations
 
 import html
+import os
 import re
+import tempfile
+from pathlib import Path
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~])")
+_ABS_PATH = re.compile(r"(?<![\w:/.~])/(?:[\w.+@-]+/)+[\w.+@-]*")
 
 TIMING_LABELS = {
     "text_encoding": "text", "video_decoding": "video decoding", "video_encoding": "video", "search": "ranking",
@@ -19,13 +23,27 @@ def md_escape(text: str) -> str:
     return _MD_SPECIAL.sub(r"\\\1", html.escape(str(text), quote=False))
 
 
+def public_text(text: str, *folders: str | os.PathLike) -> str:
+    """`text` with server paths cut down to what a visitor may see.
+
+    Paths under the app's folder, `folders` (e.g. the libraries dir) or the temp dir lose
+    that prefix; any other absolute path is cut to its last part (a file name says enough in a message).
+    """
+    from .. import config
+
+    text = str(text)
+    for prefix in (config.REPO_ROOT, *folders, tempfile.gettempdir()):
+        text = text.replace(str(prefix).rstrip(os.sep) + os.sep, "")
+    return _ABS_PATH.sub(lambda m: Path(m.group(0)).name or m.group(0), text)
+
+
 def clock(seconds: float) -> str:
     seconds = max(0.0, float(seconds))
     return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
 
 
 def search_summary(record) -> str:
-    """One paragraph on what ran: the query, the path (text / zero-shot video / ViML), the space, timings."""
+    """One paragraph on what ran: the query, the route (text / zero-shot video / ViML), the space, timings."""
     response = record.response
     parts = []
     if record.query_text:
@@ -36,7 +54,7 @@ def search_summary(record) -> str:
     n = len(response.results)
     head = f"**{n} result{'s' if n != 1 else ''}** for " + " + ".join(parts) if parts else f"**{n} results**"
     lines = [head]
-    lines.append(f"Search path: `{response.path}` · music space: `{response.space}` · library: `{record.library}`")
+    lines.append(f"Search route: `{response.route}` · music space: `{response.space}` · library: `{record.library}`")
     if response.video_description:
         lines.append(f"The video reads as: *{md_escape(response.video_description)}*")
     if response.negated:

@@ -8,7 +8,6 @@ annotations of callbacks at runtime to inject the request.
 import functools
 import html
 import inspect
-import json
 import logging
 import time
 import uuid
@@ -22,7 +21,7 @@ from .. import config
 from ..errors import NoVideoStreamError, QueryError, VmlError
 from . import formatting, sessions
 from .embedding_map import build_figure
-from .libraries import BUNDLED, LibraryRegistry, on_hosted_space
+from .libraries import BUNDLED, LibraryRegistry, libraries_dir
 from .previews import cut_excerpt, excerpt_path, make_preview, preview_path
 from .ratings import RatedSearch, RatingsTable
 
@@ -33,9 +32,17 @@ DEFAULT_RESULTS = 5
 SLOT_OUTPUTS = ("column", "card", "audio", "video", "rated", "comment")  # per result slot, in this order
 
 
+def _visible(message: str) -> str:
+    """A message fit for a visitor: no server paths, HTML escaped (Gradio renders messages as HTML)."""
+    return html.escape(formatting.public_text(message, libraries_dir()), quote=False)
+
+
 def _user_error(err: Exception) -> gr.Error:
-    # gr.Error renders its message as HTML: escape file names and user text.
-    return gr.Error(html.escape(str(err), quote=False), print_exception=False)
+    return gr.Error(_visible(str(err)), print_exception=False)
+
+
+def _warn(message: str) -> None:
+    gr.Warning(_visible(message))
 
 
 def _unexpected(err: Exception) -> gr.Error:
@@ -77,7 +84,7 @@ class SearchRecord:
     """A session's latest search, kept in a gr.State: what previews, the map and ratings need."""
 
     search_id: str
-    session: str
+    session: str  # whose folders the search's files go to (see sessions.session_hash_of)
     library: str
     query_text: str
     video_path: Optional[str]
@@ -129,7 +136,8 @@ class Handlers:
         engine = self.engine(library, progress)
         loaded_s = None if loaded_before else time.perf_counter() - started
         status = {**engine.status(), "library_name": library}
-        return formatting.engine_status(status, loaded_s), build_figure(engine, None, colour_by)
+        shown = formatting.public_text(formatting.engine_status(status, loaded_s), libraries_dir())
+        return shown, build_figure(engine, None, colour_by)
 
     @shows_errors
     def redraw_map(self, record: Optional[SearchRecord], library: str, colour_by: str):
@@ -141,7 +149,7 @@ class Handlers:
     @shows_errors
     def search(self, library: str, video: Optional[str], text: Optional[str], genres: list, moods: list,
                instruments: list, video_weight: float, k: float, request: gr.Request, progress=gr.Progress()):
-        """Run one search; returns (summary Markdown, SearchResponse.to_json() as JSON text, the record)."""
+        """Run one search; returns (summary Markdown, SearchResponse.to_json(), the record)."""
         query = compose_query(text, [*(genres or []), *(moods or []), *(instruments or [])])
         if not query and not video:
             raise QueryError("Give a video, a description of the music, or both")
@@ -159,7 +167,7 @@ class Handlers:
             video_duration_s=video_duration, video_weight=float(video_weight) if video else 0.0,
             response=response, status=engine.status(),
         )
-        return formatting.search_summary(record), json.dumps(response.to_json(), indent=1), record
+        return formatting.search_summary(record), response.to_json(), record
 
     def _check_video(self, video: str) -> float:
         from ..media.probe import probe
@@ -178,7 +186,12 @@ class Handlers:
         if record is None:
             return [gr.skip()] * (2 + MAX_RESULTS * len(SLOT_OUTPUTS))
         results = record.response.results
-        folder = sessions.new_search_dir(request, record.search_id)
+        folder = sessions.new_search_dir(record.session, record.search_id)
+        with sessions.in_use(folder):
+            return self._result_slots(record, folder, colour_by, progress)
+
+    def _result_slots(self, record: SearchRecord, folder: Path, colour_by: str, progress) -> list:
+        results = record.response.results
         outputs = [build_figure(self.engine(record.library), record.response, colour_by),
                    gr.update(visible=bool(record.video_path and results))]
         for slot in range(MAX_RESULTS):
@@ -191,7 +204,7 @@ class Handlers:
                 target = excerpt_path(folder, result.rank, result.title)
                 excerpt = str(cut_excerpt(result.abs_path, result.start_s, target, duration_s=result.duration_s))
             except VmlError as err:
-                gr.Warning(html.escape(f"No excerpt for {result.title}: {err}", quote=False))
+                _warn(f"No excerpt for {result.title}: {err}")
                 excerpt = None
             video_label = f"{record.video_name} + {result.title}" if record.video_path else ""
             outputs += [gr.update(visible=True), formatting.result_card(result), excerpt,
@@ -209,7 +222,11 @@ class Handlers:
         if record is None or not record.video_path or not record.response.results:
             yield ["", *[gr.skip()] * MAX_RESULTS]
             return
-        folder = sessions.search_dir(request, record.search_id)
+        folder = sessions.search_dir(record.session, record.search_id)
+        with sessions.in_use(folder):  # a newer search of this session must not delete it mid-mux
+            yield from self._previews(record, folder, keep_original, original_db, progress)
+
+    def _previews(self, record: SearchRecord, folder: Path, keep_original: bool, original_db: float, progress):
         results = record.response.results
         keep_db = float(original_db) if keep_original else None
         made = 0
@@ -220,7 +237,7 @@ class Handlers:
                 path = str(make_preview(record.video_path, record.video_duration_s, result.abs_path, result.start_s,
                                         out, keep_db))
             except VmlError as err:
-                gr.Warning(html.escape(f"No preview with {result.title}: {err}", quote=False))
+                _warn(f"No preview with {result.title}: {err}")
                 continue
             made += 1
             update = [gr.skip()] * MAX_RESULTS
@@ -235,8 +252,8 @@ class Handlers:
             raise gr.Error("Run a search first, then rate its results", print_exception=False)
         status = record.status
         search = RatedSearch(
-            session=sessions.session_hash_of(request), search_id=record.search_id, query_text=record.query_text,
-            video_name=record.video_name, video_weight=record.video_weight, search_path=record.response.path,
+            session=record.session, search_id=record.search_id, query_text=record.query_text,
+            video_name=record.video_name, video_weight=record.video_weight, search_path=record.response.route,
             space=record.response.space, profile=str(status.get("profile", "")),
             text_encoder=str(status.get("text_encoder", "")), video_encoder=str(status.get("video_encoder", "")),
             device=str(status.get("device", "")), results=record.response.to_json()["results"],
@@ -256,8 +273,14 @@ class Handlers:
 
     @shows_errors
     def export_ratings(self, library: str, scope: str, request: gr.Request):
-        session = sessions.session_hash_of(request) if scope == "this session" else None
-        folder = sessions.session_dir(request)
+        """This session's ratings as CSV; every session's only where the operator allows it."""
+        everyone = scope == "all sessions"
+        if everyone and not config.export_all_ratings():
+            raise QueryError("Exporting every session's ratings is off here: export this session's "
+                             "(the operator can allow it with VML_EXPORT_ALL_RATINGS=1)")
+        mine = sessions.session_hash_of(request)
+        session = None if everyone else mine
+        folder = sessions.session_dir(mine)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         with RatingsTable(self.registry.db_dir(library or BUNDLED)) as table:
             path, n = table.export_csv(folder / f"ratings_{sessions.safe_name(library or BUNDLED)}_{stamp}.csv",
@@ -277,14 +300,12 @@ class Handlers:
         if paths:
             outcome = self.registry.index_uploads(name, paths, report)
         elif (server_folder or "").strip():
-            if on_hosted_space():
-                raise gr.Error("On a hosted Space, upload your audio files: server folders are not yours to index",
-                               print_exception=False)
             outcome = self.registry.index_folder(name, server_folder, report)
         else:
             raise QueryError("Upload some audio files, or give a folder on the server")
-        message = formatting.index_report(outcome, time.perf_counter() - started)
+        message = formatting.public_text(formatting.index_report(outcome, time.perf_counter() - started),
+                                         libraries_dir())
         return message, gr.update(choices=self.registry.names(), value=outcome.name)
 
     def on_unload(self, request: gr.Request) -> None:
-        sessions.delete_session(request)
+        sessions.delete_session(sessions.session_hash_of(request))

@@ -5,7 +5,8 @@ The `ratings` table lives in an SQLite database in the library's index folder (`
 the app: the bundled index is a tracked file that a rating session must not modify. Each row records the query (text, video file
 name, video weight), the search path and music space, the encoders, profile and device, the rated track and
 the whole ranked list the rater saw. Rating the same result of the same search again replaces the earlier
-vote, so a change of mind is one row, not two.
+vote, so a change of mind is one row, not two. The app exports a session's own ratings; every session's only
+where the operator sets VML_EXPORT_ALL_RATINGS.
 """
 from __future__ import annotations
 
@@ -77,7 +78,10 @@ class RatingsTable:
     def __init__(self, db_dir: str | Path):
         path = Path(db_dir) / RATINGS_FILENAME
         self.conn = sqlite3.connect(path, timeout=30.0, check_same_thread=False)
+        # Each vote is one transaction in SQLite's write-ahead log: a crash (even kill -9) mid-write loses at most
+        # that vote, never the table; synchronous=FULL makes a committed vote survive a power cut too.
         self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=FULL")
         self.conn.executescript(_SCHEMA)
 
     def close(self) -> None:
@@ -103,7 +107,7 @@ class RatingsTable:
             "video_name": search.video_name, "video_weight": float(search.video_weight),
             "search_path": search.search_path, "space": search.space, "profile": search.profile,
             "text_encoder": search.text_encoder, "video_encoder": search.video_encoder, "device": search.device,
-            "rank": rank, "track_id": int(result["track_id"]), "track_path": result["path"],
+            "rank": rank, "track_id": int(result["track_id"]), "track_path": result["file"],
             "title": result["title"], "artist": result["artist"], "score": float(result["score"]),
             "start_s": float(result["start_s"]), "rating": rating,
             "comment": (comment or "").strip()[:MAX_COMMENT_CHARS], "results_json": json.dumps(slim),

@@ -1,22 +1,28 @@
 """The app's layout and event wiring. Callbacks live in handlers.py; this file only places components.
 
 `build_demo()` returns the Blocks; `launch_options()` the launch arguments that Gradio 6 takes at launch time
-(theme, css, allowed_paths), shared by app.py and the tests so they run the same app.
+(theme, css, what files may be served), shared by app.py and the tests so they run the same app.
+
+What the file route serves (Gradio 6.31, route_utils.file_fetch): `allowed_paths`, plus its own upload folder
+and cache. The app serves from `allowed_paths` only the bundled sample videos; excerpts and previews are
+made in per-session folders (sessions.py) and Gradio copies what a callback returns into its cache.
+`blocked_paths` (which win over everything) cover the index folders, ratings and checkpoints, so
+nothing there is ever served, even through a symlink (Gradio resolves links before checking).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import gradio as gr
 
 from .. import config
 from .handlers import DEFAULT_RESULTS, MAX_RESULTS, SLOT_OUTPUTS, Handlers
-from .libraries import BUNDLED, LibraryRegistry, libraries_dir, on_hosted_space
+from .libraries import BUNDLED, LibraryRegistry
 from .previews import DEFAULT_ORIGINAL_DB, EXCERPT_S, PREVIEW_MAX_S
 
 PRESET_CATEGORIES = (("genre", "Genre"), ("mood", "Mood"), ("instrument", "Instrument"))
 CONCURRENCY = 2  # searches and previews at once: this runs on 2 CPU cores
-MAX_UPLOAD = "1gb"  # Gradio refuses larger uploads with a message (a 10-minute HD clip fits)
 CACHE_SWEEP = (1800, 3600)  # every 30 min, delete Gradio cache files older than an hour
 
 INTRO = """# viml-demo: music for your video
@@ -122,25 +128,27 @@ def build_demo(registry: LibraryRegistry | None = None) -> gr.Blocks:
             with gr.Tab("Encoders and model"):
                 engine_md = gr.Markdown("Loading the library...", elem_id="engine-status")
                 with gr.Accordion("Last response (JSON, as the API returns it)", open=False):
-                    # JSON text, not gr.JSON: gradio_client takes any dict with a "path" string for a file to
-                    # download, and the response's stable shape has "path" keys.
-                    response_json = gr.Code(language="json", interactive=False, elem_id="response-json")
+                    response_json = gr.JSON(elem_id="response-json")
             with gr.Tab("Ratings"):
                 gr.Markdown("Rate results with 👍 / 👎 under each one. Ratings are saved in the library's database "
                             "with the query, the encoders and the ranked list.")
                 with gr.Row():
-                    scope = gr.Radio(["this session", "all sessions"], value="this session", label="Export")
+                    # Every session's ratings only where the operator allows it (VML_EXPORT_ALL_RATINGS).
+                    scope = gr.Radio(["this session", "all sessions"], value="this session", label="Export",
+                                     visible=config.export_all_ratings())
                     export = gr.Button("Export ratings as CSV")
                 export_file = gr.File(label="Ratings CSV", interactive=False)
             with gr.Tab("Libraries"):
                 gr.Markdown("Index your own music as a new library (or update one), then pick it above. "
-                            f"Libraries are kept in `{libraries_dir()}`.")
+                            f"Up to {config.max_uploads()} files at a time, {config.max_upload_mb()} MB each.")
                 new_name = gr.Textbox(label="Library name", placeholder="my-music")
                 uploads = gr.File(label="Upload audio files", file_count="multiple", file_types=["audio"],
                                   type="filepath")
-                # On a hosted Space the server's folders are not the visitor's music: uploads only.
-                server_folder = gr.Textbox(label="...or a folder on the server", placeholder="/data/music",
-                                           visible=not on_hosted_space())
+                # Server folders only where the operator lists some (VML_INDEX_ROOTS): uploads otherwise.
+                roots = config.index_roots()
+                server_folder = gr.Textbox(label="...or a folder on the server, inside: "
+                                           + ", ".join(r.name for r in roots),
+                                           placeholder=roots[0].name if roots else "", visible=bool(roots))
                 index_btn = gr.Button("Index")
                 index_md = gr.Markdown()
 
@@ -149,19 +157,21 @@ def build_demo(registry: LibraryRegistry | None = None) -> gr.Blocks:
         searched = gr.on([run.click, text.submit], handlers.search, inputs=query_inputs,
                          outputs=[summary, response_json, record], api_name="search")
         slot_outputs = [c for s in slots for c in s.outputs()]
+        # Callable by API clients too (undocumented), so a client can run the whole chain as a browser does.
         shown = searched.success(handlers.show_results, inputs=[record, colour_by],
-                                 outputs=[plot, remix, *slot_outputs], api_visibility="private")
+                                 outputs=[plot, remix, *slot_outputs], api_name="results",
+                                 api_visibility="undocumented")
         preview_inputs = [record, keep_original, original_db]
         preview_outputs = [preview_status, *[s.video for s in slots]]
         shown.success(handlers.make_previews, inputs=preview_inputs, outputs=preview_outputs,
-                      show_progress_on=[preview_status], api_visibility="private")
+                      show_progress_on=[preview_status], api_name="previews", api_visibility="undocumented")
         remix.click(handlers.make_previews, inputs=preview_inputs, outputs=preview_outputs,
                     show_progress_on=[preview_status], api_visibility="private")
 
         for i, slot in enumerate(slots):
             for button, vote in ((slot.up, 1), (slot.down, -1)):
                 button.click(handlers.rating_callback(i, vote), inputs=[slot.comment, record], outputs=[slot.rated],
-                             api_visibility="private")
+                             api_name=f"rate_{i + 1}_{'up' if vote > 0 else 'down'}", api_visibility="undocumented")
 
         colour_by.change(handlers.redraw_map, inputs=[record, library, colour_by], outputs=[plot],
                          api_visibility="private")
@@ -178,8 +188,14 @@ def build_demo(registry: LibraryRegistry | None = None) -> gr.Blocks:
     return demo
 
 
+def blocked_folders(registry: LibraryRegistry | None = None) -> list[str]:
+    """What the file route must never serve: indexes and ratings (bundled and UI-made), checkpoints."""
+    registry = registry or LibraryRegistry()
+    folders = [registry.root, registry.bundled_db, config.ASSETS_DIR / "index", config.CHECKPOINTS_DIR]
+    return sorted({str(Path(f).resolve()) for f in folders})
+
+
 def launch_options(registry: LibraryRegistry | None = None) -> dict:
-    """Gradio 6 launch() arguments: look, the folders whose files the app may serve, the upload size limit."""
-    folders = [config.SAMPLE_VIDEOS_DIR, config.LIBRARY_AUDIO_DIR, (registry.root if registry else libraries_dir())]
-    return {"theme": gr.themes.Soft(), "css": CSS, "allowed_paths": [str(f) for f in folders],
-            "max_file_size": MAX_UPLOAD}
+    """Gradio 6 launch() arguments: look, what the app may (and must not) serve, the upload size limit."""
+    return {"theme": gr.themes.Soft(), "css": CSS, "allowed_paths": [str(config.SAMPLE_VIDEOS_DIR.resolve())],
+            "blocked_paths": blocked_folders(registry), "max_file_size": f"{config.max_upload_mb()}mb"}

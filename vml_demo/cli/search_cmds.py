@@ -22,7 +22,7 @@ def register(sub) -> None:
     p.add_argument("--space", default=None,
                    help="music-text space: bridge (default, or VML_SPACE), trained (the shipped tower), auto (the tower "
                    "when it fits the encoders, else bridge), or a checkpoint folder")
-    p.add_argument("--json", action="store_true", help="print one JSON object: {path, results: [...], ...}")
+    p.add_argument("--json", action="store_true", help="print one JSON object: {route, results: [...], ...}")
     p.set_defaults(func=cmd_search)
 
 
@@ -34,7 +34,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(response.to_json(), indent=2))
         return 0
-    print(f"[{response.path} search, space: {response.space}]")
+    print(f"[{response.route} search, space: {response.space}]")
     if response.video_description:
         print(f"video heard and seen as: {response.video_description}")
     if response.negated:

@@ -75,8 +75,12 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_evaluate_viml)
 
 
-def _overrides(args, **model_keys) -> dict:
+def _overrides(args, config_name: str, **model_keys) -> dict:
+    """The CLI's overrides; a --set key the config `config_name` does not have is refused with the valid keys."""
     import yaml
+
+    from ..errors import QueryError
+    from ..model.checkpoint import load_config, unknown_keys
 
     train = {k: v for k, v in (("epochs", args.epochs), ("seed", getattr(args, "seed", None))) if v is not None}
     model = {k: v for k, v in model_keys.items() if v is not None}
@@ -84,7 +88,11 @@ def _overrides(args, **model_keys) -> dict:
     for item in args.set:
         key, sep, value = item.partition("=")
         if not sep or "." not in key:
-            raise argparse.ArgumentTypeError(f"--set takes SECTION.KEY=VALUE, got {item!r}")
+            raise QueryError(f"--set takes SECTION.KEY=VALUE, got {item!r}")
+        bad = unknown_keys(load_config(config_name), {key: None})
+        if bad:
+            name, valid = bad[0]
+            raise QueryError(f"--set {name}: no such config key (valid: {', '.join(valid)})")
         section, name = key.split(".", 1)
         out.setdefault(section, {})[name] = yaml.safe_load(value)
     return out
@@ -95,7 +103,8 @@ def cmd_train_music_text(args: argparse.Namespace) -> int:
 
     out = Path(args.out or config.CHECKPOINTS_DIR / f"music_text_{args.text_encoder}")
     result = train_music_text(args.db or [str(config.default_db_dir())], out, text_encoder_name=args.text_encoder,
-                              methods=args.methods, per_method=args.per_method, overrides=_overrides(args),
+                              methods=args.methods, per_method=args.per_method,
+                              overrides=_overrides(args, "music_text_default"),
                               resume=args.resume)
     print(f"best epoch {result.best_epoch}: " + ", ".join(f"{k} {v:.3f}" for k, v in (result.best_metrics or {}).items()))
     print(f"checkpoint: {result.best_dir}")
@@ -107,7 +116,7 @@ def cmd_train_viml(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     result, _ = train_viml(args.videos, out, video_encoder=args.video_encoder, text_encoder_name=args.text_encoder,
-                           methods=args.methods, overrides=_overrides(args, fusion=args.fusion,
+                           methods=args.methods, overrides=_overrides(args, "viml_default", fusion=args.fusion,
                                                                       text_dropout=args.text_dropout),
                            resume=args.resume, cache_dir=args.cache or out / "feature_cache")
     print(f"best epoch {result.best_epoch}: " + ", ".join(f"{k} {v:.3f}" for k, v in (result.best_metrics or {}).items()))

@@ -2,8 +2,10 @@
 
 Incremental: a file whose content hash (and the encoder set) is unchanged is skipped; a file that
 failed before with the same content is skipped too, and reported again. Resumable and atomic: each
-track is one SQLite transaction; faiss files are rebuilt at the end from the store (and on load if a
-kill came first). A broken file is recorded with its one-line reason and never stops the run.
+track is one SQLite transaction. The encoder set is kept per root: changing encoders re-indexes only the
+root being indexed (other roots are named in the report, to be indexed again). Vector indexes are built by
+the search layer from the store when it loads, so indexing writes none. A broken file is recorded with its
+one-line reason and never stops the run.
 """
 from __future__ import annotations
 
@@ -22,7 +24,6 @@ from ..encoders.base import AudioEncoder
 from ..errors import LibraryError, MediaError
 from .metadata import load_sidecar, track_metadata
 from .store import LibraryStore
-from .vectors import encoder_index
 from .windows import concat_frames, pool_into_windows, window_spans
 
 log = logging.getLogger(__name__)
@@ -42,12 +43,16 @@ class IndexReport:
     removed: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, one-line reason)
     audio_seconds: float = 0.0
+    stale_roots: list[str] = field(default_factory=list)  # other roots indexed with other encoders
 
     def summary(self) -> str:
-        return (
+        text = (
             f"{len(self.added)} added, {len(self.updated)} updated, {len(self.unchanged)} unchanged, "
             f"{len(self.removed)} removed, {len(self.failed)} failed"
         )
+        if self.stale_roots:
+            text += f"; indexed with other encoders, index again: {', '.join(self.stale_roots)}"
+        return text
 
 
 def find_audio_files(folder: Path) -> list[str]:
@@ -109,17 +114,20 @@ def index_folder(
     progress: ProgressFn | None = None,
     show_progress: bool = False,
     prune: bool = True,
+    given: str | None = None,
 ) -> IndexReport:
+    """Index `folder` into the library at `db_dir`. `given`: the name reports use for the folder (default: as
+    passed), so an app can report files without showing where they are on the server."""
     folder_path = Path(folder)
     if not folder_path.is_dir():
-        raise LibraryError(f"{folder} is not a folder")
+        raise LibraryError(f"{given or folder} is not a folder")
     if encoders is None:
         from ..encoders.profiles import music_encoders
 
         encoders = music_encoders()
     store = LibraryStore(db_dir, create=True)
     try:
-        return _index(store, folder_path, str(folder), encoders, progress, show_progress, prune)
+        return _index(store, folder_path, given or str(folder), encoders, progress, show_progress, prune)
     finally:
         store.close()
 
@@ -128,11 +136,10 @@ def _index(store, folder, given, encoders, progress, show_progress, prune) -> In
     report = IndexReport()
     root_id = store.root_id(folder, given)
     encoder_set = json.dumps(sorted(e.name for e in encoders))
-    if store.get_meta("encoder_set") not in (None, encoder_set):
-        log.info("encoder set changed: every track is indexed again")
-        store.conn.execute("DELETE FROM tracks")  # cascades to windows and vectors
-        store.conn.commit()
-    store.set_meta("encoder_set", encoder_set)
+    if store.root_encoder_set(root_id) not in (None, encoder_set):
+        log.info("encoder set changed: the tracks of %s are indexed again", given)
+        store.clear_root(root_id)
+    store.set_root_encoder_set(root_id, encoder_set)
     for enc in encoders:
         store.register_encoder(enc.name, enc.vocabulary, list(enc.labels), int(enc.embedding_dim))
 
@@ -192,8 +199,7 @@ def _index(store, folder, given, encoders, progress, show_progress, prune) -> In
         bar.close()
     if prune:
         report.removed = [os.path.join(given, r) for r in store.remove_missing(root_id, set(files))]
+    report.stale_roots = [r for r in store.roots_with_other_encoders(encoder_set) if r != given]
     if progress:
-        progress(len(todo), len(todo), "building vector indexes")
-    for enc in encoders:
-        encoder_index(store, enc.name)  # (re)builds the faiss file for the new generation
+        progress(len(todo), len(todo), "done")
     return report

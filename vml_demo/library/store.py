@@ -20,6 +20,9 @@ from ..errors import LibraryError
 
 DB_FILENAME = "library.sqlite"
 SCHEMA_VERSION = "1"
+# Older schema versions this code can upgrade in place: {version: SQL that brings it to the next one}.
+# None yet; a future schema change adds its step here instead of asking users to re-index.
+MIGRATIONS: dict[str, tuple[str, str]] = {}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -88,6 +91,7 @@ class Track:
     attribution: str
     hints: list[str] = field(default_factory=list)
     content_hash: str = ""
+    name: str = ""  # the file's path relative to its root: what a visitor may be shown
 
 
 @dataclass
@@ -122,8 +126,27 @@ class LibraryStore:
             self.conn.executescript(_SCHEMA)
         except sqlite3.DatabaseError as err:
             raise LibraryError(f"The library index {path} is unreadable ({err}); delete it and index again") from err
-        if self.get_meta("schema_version") is None:
+        self._check_schema()
+
+    def _check_schema(self) -> None:
+        """A new database gets the current version; an older one is migrated; anything else is refused."""
+        version = self.get_meta("schema_version")
+        if version is None:
             self.set_meta("schema_version", SCHEMA_VERSION)
+            return
+        while version in MIGRATIONS:
+            next_version, sql = MIGRATIONS[version]
+            with self.conn:
+                self.conn.executescript(sql)
+            self.set_meta("schema_version", next_version)
+            version = next_version
+        if version != SCHEMA_VERSION:
+            self.conn.close()
+            raise LibraryError(
+                f"The library index in {self.db_dir} has schema version {version}, but this version of "
+                f"viml-demo reads version {SCHEMA_VERSION}: index the music again into a new folder "
+                "(python -m vml_demo index FOLDER --db NEW_FOLDER)"
+            )
 
     def close(self) -> None:
         self.conn.close()
@@ -155,6 +178,28 @@ class LibraryStore:
         with self.conn:
             cur = self.conn.execute("INSERT INTO roots(given, rel_to_db) VALUES (?, ?)", (given or str(folder), rel))
         return int(cur.lastrowid)
+
+    def root_encoder_set(self, root_id: int) -> str | None:
+        """The encoder set this root's tracks were indexed with (older indexes kept one for the whole library)."""
+        return self.get_meta(f"encoder_set:{root_id}", self.get_meta("encoder_set"))
+
+    def set_root_encoder_set(self, root_id: int, encoder_set: str) -> None:
+        self.set_meta(f"encoder_set:{root_id}", encoder_set)
+
+    def roots_with_other_encoders(self, encoder_set: str) -> list[str]:
+        """Roots (as the user named them) whose tracks were indexed with another encoder set."""
+        rows = self.conn.execute("SELECT id, given FROM roots").fetchall()
+        return [given for rid, given in rows
+                if self.root_encoder_set(rid) not in (None, encoder_set)
+                and self.conn.execute("SELECT 1 FROM tracks WHERE root_id=? LIMIT 1", (rid,)).fetchone()]
+
+    def clear_root(self, root_id: int) -> int:
+        """Drop every track of one root (cascades to windows and vectors); returns how many."""
+        with self.conn:
+            n = self.conn.execute("DELETE FROM tracks WHERE root_id=?", (root_id,)).rowcount
+            if n:
+                self._bump_generation()
+        return int(n)
 
     def register_encoder(self, name: str, vocabulary: str, labels: list[str], embedding_dim: int) -> None:
         with self.conn:
@@ -256,7 +301,7 @@ class LibraryStore:
             Track(
                 id=r[0], path=os.path.join(r[1], r[3]), abs_path=(self.db_dir / r[2] / r[3]).resolve(),
                 duration_s=r[4], title=r[5], artist=r[6], license=r[7], attribution=r[8], hints=json.loads(r[9]),
-                content_hash=r[10],
+                content_hash=r[10], name=r[3],
             )
             for r in rows
         ]

@@ -103,7 +103,3 @@ def load_or_build(store: LibraryStore, key: str, build_rows, *, save: bool = Tru
             pass  # a read-only library still works, it just rebuilds in memory next time
     return index
 
-
-def encoder_index(store: LibraryStore, encoder: str) -> VectorIndex:
-    """Index over one base encoder's per-window embeddings."""
-    return load_or_build(store, f"{encoder}.emb", lambda: store.window_matrix(encoder, "emb"))

@@ -47,6 +47,21 @@ def merge_config(base: dict, overrides: dict | None) -> dict:
     return merged
 
 
+def unknown_keys(base: dict, overrides: dict, prefix: str = "") -> list[tuple[str, list[str]]]:
+    """(dotted key, the valid keys at that level) for each override key `base` does not have."""
+    bad = []
+    for key, value in overrides.items():
+        head, _, rest = key.partition(".")
+        here = f"{prefix}{head}"
+        if not isinstance(base, dict) or head not in base:
+            bad.append((here, sorted(f"{prefix}{k}" for k in base) if isinstance(base, dict) else []))
+            continue
+        child = {rest: value} if rest else value
+        if isinstance(child, dict) and isinstance(base[head], dict):
+            bad += unknown_keys(base[head], child, f"{here}.")
+    return bad
+
+
 def load_config(name_or_path: str | Path = "viml_default", overrides: dict | None = None) -> dict:
     """A shipped config by name (viml_default, music_text_default) or a YAML path, with overrides merged.
 

@@ -125,7 +125,7 @@ class SearchEngine:
             hits = self.viml.ranker.rank(vec, k)
             timings["search"] = time.perf_counter() - t1
             report(1.0, "done")
-            return SearchResponse(path="viml", results=self._results(hits, query), query_text=text,
+            return SearchResponse(route="viml", results=self._results(hits, query), query_text=text,
                                   negated=query.negated, space=f"viml:{self.viml.source.name}",
                                   points=QueryPoints(), timings=timings)
         if video is not None and video_weight > 0.0:
@@ -152,7 +152,7 @@ class SearchEngine:
         timings["search"] = time.perf_counter() - t1
         report(1.0, "done")
         return SearchResponse(
-            path=path, results=results, query_text=text, video_description=description, negated=query.negated,
+            route=path, results=results, query_text=text, video_description=description, negated=query.negated,
             space=self.space.key, points=points, timings=timings,
         )
 
@@ -165,7 +165,7 @@ class SearchEngine:
             t = self.tracks[hit.track_id]
             terms = self.terms.get(hit.track_id, [])
             out.append(TrackResult(
-                rank=rank, track_id=hit.track_id, path=t.path, abs_path=str(t.abs_path), title=t.title,
+                rank=rank, track_id=hit.track_id, path=t.path, abs_path=str(t.abs_path), file=t.name, title=t.title,
                 artist=t.artist, license=t.license, attribution=t.attribution, score=hit.score,
                 start_s=float(self.table.starts[hit.row]), duration_s=t.duration_s, tags=terms[:6],
                 why=why_matched(query, terms),

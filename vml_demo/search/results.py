@@ -1,14 +1,18 @@
 """What a search returns: ranked tracks with the reason for each, and the query's points for the map.
 
 `SearchResponse.to_json()` is the stable shape printed by `search --json` and returned by the app's API:
-a top-level `path` ("text", "zero-shot-video" or "viml") beside a `results` list whose items hold at least
-path, title, artist, license, score, start_s and tags.
+a top-level `route` ("text", "zero-shot-video" or "viml") beside a `results` list whose items hold at least
+file, title, artist, license, score, start_s and tags. No key is called `path` (gradio_client takes any dict
+with a `path` string for a file to download) and no server path appears: `file` is relative to the library.
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+
+
+_SERVER_ONLY = ("path", "abs_path")  # where the server keeps the file: never sent to clients
 
 
 @dataclass
@@ -26,6 +30,7 @@ class TrackResult:
     duration_s: float
     tags: list[str]  # the track's own strongest vocabulary terms
     why: list[str]  # query words this track matches (vocabulary terms found in both)
+    file: str = ""  # the file relative to its library folder: what API clients and visitors are shown
 
 
 @dataclass
@@ -39,7 +44,7 @@ class QueryPoints:
 
 @dataclass
 class SearchResponse:
-    path: str  # which search path ran: "text", "zero-shot-video" or "viml"
+    route: str  # which search route ran: "text", "zero-shot-video" or "viml"
     results: list[TrackResult]
     query_text: str = ""
     video_description: str = ""  # the words the zero-shot path derived from the video, if any
@@ -50,11 +55,12 @@ class SearchResponse:
 
     def to_json(self) -> dict:
         return {
-            "path": self.path,
+            "route": self.route,
             "space": self.space,
             "query_text": self.query_text,
             "video_description": self.video_description,
             "negated": self.negated,
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
-            "results": [{**asdict(r), "score": round(r.score, 4), "start_s": round(r.start_s, 2)} for r in self.results],
+            "results": [{**{k: v for k, v in asdict(r).items() if k not in _SERVER_ONLY}, "score": round(r.score, 4),
+                         "start_s": round(r.start_s, 2)} for r in self.results],
         }
