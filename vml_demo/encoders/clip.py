@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from .. import config
+from ..compat import ensure_torchvision_importable
 from ..errors import WeightsUnavailableError
-from .base import ImageEncoder, TextEncoder, l2_normalize
+from .base import ImageEncoder, RowCache, TextEncoder, as_text_list, l2_normalize
 from .device import pick_device
 
 log = logging.getLogger(__name__)
@@ -39,32 +40,6 @@ EMBED_DIM = 512
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 RANDOM_SEED = 0
-
-_torchvision_shim = None  # keeps the op definitions registered for the life of the process
-
-
-def ensure_torchvision_importable() -> None:
-    """Let `import torchvision` succeed with the CPU torch wheel (open_clip, timm, transformers import it).
-
-    torchvision's PyPI build registers fake kernels for torchvision::nms / qnms at import time, and
-    its compiled ops fail to load against CPU torch, so the import dies. Declaring the two op schemas
-    first makes the import work; only torchvision's C++ detection ops stay unavailable.
-    """
-    global _torchvision_shim
-    import torch
-
-    if _torchvision_shim is not None:
-        return
-    try:
-        torch.ops.torchvision.nms  # noqa: B018 - present when torchvision's compiled ops loaded
-        return
-    except (AttributeError, RuntimeError):
-        pass
-    shim = torch.library.Library("torchvision", "FRAGMENT")
-    shim.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-    shim.define("qnms(Tensor qdets, Tensor scores, float iou_threshold) -> Tensor")
-    _torchvision_shim = shim
-
 
 # ---------------------------------------------------------------- finding weights
 
@@ -277,8 +252,6 @@ class ClipTextEncoder(TextEncoder):
     dim = EMBED_DIM
 
     def __init__(self, model, tokenizer, device: str, lock: threading.Lock, batch_size: int = 64, cache_size: int = 4096):
-        from .text import RowCache
-
         self._model, self._tokenizer, self.device, self._lock = model, tokenizer, device, lock
         self.batch_size = batch_size
         self._cache = RowCache(cache_size)
@@ -294,8 +267,6 @@ class ClipTextEncoder(TextEncoder):
         return l2_normalize(np.concatenate(rows))
 
     def encode(self, texts) -> np.ndarray:
-        from .text import as_text_list
-
         items = as_text_list(texts)
         if not items:
             return np.zeros((0, self.dim), dtype=np.float32)

@@ -102,8 +102,8 @@ class CausalLM:
 
     def __init__(self, path: str, max_new_tokens: int = 48):
         # transformers' model modules import torchvision, whose PyPI build fails beside the CPU torch wheel
-        # unless its op schemas are declared first (see STACK.md); the CLIP encoder owns that shim.
-        from vml_demo.encoders.clip import ensure_torchvision_importable
+        # unless its op schemas are declared first (see STACK.md).
+        from vml_demo.compat import ensure_torchvision_importable
 
         ensure_torchvision_importable()
         from transformers import AutoModelForCausalLM, AutoTokenizer  # heavy import, only when an LM exists
