@@ -18,7 +18,7 @@ from typing import Optional
 
 import gradio as gr
 
-from .. import config
+from ..settings import get_settings
 from ..errors import NoVideoStreamError, QueryError, VmlError
 from . import formatting, sessions
 from .embedding_map import build_figure
@@ -168,7 +168,7 @@ class Handlers:
         info = probe(video)
         if not info.has_video:
             raise NoVideoStreamError(f"{info.name} has no picture: upload a video file (mp4, webm, mov, ...)")
-        check_duration(info, config.max_video_s())
+        check_duration(info, get_settings().max_video_s)
         return info.duration_s
 
     @shows_errors

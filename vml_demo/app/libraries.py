@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .. import config
+from ..settings import get_settings
 from ..errors import LibraryError, VmlError
 from ..library.store import DB_FILENAME
 
@@ -29,12 +29,12 @@ IndexProgress = Callable[[int, int, str], None]
 
 
 def libraries_dir() -> Path:
-    return Path(config.env_str("VML_LIBRARIES_DIR", str(Path.home() / ".cache" / "vml_demo" / "libraries")))
+    return get_settings().libraries_dir
 
 
 def on_hosted_space() -> bool:
     """On a Hugging Face Space (SPACE_ID set), the server's folders are not the visitor's to index."""
-    return bool(config.env_str("SPACE_ID", ""))
+    return get_settings().on_hosted_space
 
 
 def check_library_name(name: str) -> str:
@@ -60,7 +60,7 @@ class LibraryRegistry:
 
     def __init__(self, root: Path | None = None, bundled_db: Path | None = None):
         self.root = Path(root) if root is not None else libraries_dir()
-        self.bundled_db = Path(bundled_db) if bundled_db is not None else config.default_db_dir()
+        self.bundled_db = Path(bundled_db) if bundled_db is not None else get_settings().db_dir
         self._engines: dict[str, object] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()

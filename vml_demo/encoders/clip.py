@@ -18,6 +18,7 @@ import numpy as np
 from .. import config
 from ..compat import ensure_torchvision_importable
 from ..errors import WeightsUnavailableError
+from ..settings import get_settings
 from .base import ImageEncoder, RowCache, TextEncoder, as_text_list, l2_normalize
 from .device import pick_device
 
@@ -45,12 +46,7 @@ RANDOM_SEED = 0
 
 
 def hf_hub_cache_dir() -> Path:
-    if os.environ.get("HF_HUB_CACHE"):
-        return Path(os.environ["HF_HUB_CACHE"])
-    if os.environ.get("HF_HOME"):
-        return Path(os.environ["HF_HOME"]) / "hub"
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "huggingface" / "hub"
+    return get_settings().hf_hub_dir
 
 
 def _weights_in_folder(folder: Path) -> Path | None:
@@ -83,10 +79,9 @@ def _weights_in_hf_cache(hub_dir: Path) -> Path | None:
 def locate_clip_weights() -> tuple[Path | None, str, list[str]]:
     """(path or None, where it was found, the places looked in), without downloading anything."""
     looked = []
-    env_path = os.environ.get("VML_CLIP_WEIGHTS", "").strip()
-    if env_path:
-        looked.append(f"VML_CLIP_WEIGHTS={env_path}")
-        candidate = Path(env_path).expanduser()
+    candidate = get_settings().clip_weights
+    if candidate is not None:
+        looked.append(f"VML_CLIP_WEIGHTS={candidate}")
         found = _weights_in_folder(candidate) if candidate.is_dir() else candidate
         if found is not None and found.is_file():
             return found, "VML_CLIP_WEIGHTS", looked
@@ -118,9 +113,10 @@ def clip_status() -> str:
     if path is not None:
         return f"CLIP ViT-B/32 available: weights from {source} ({path})"
     env_note = ""
-    if os.environ.get("VML_CLIP_WEIGHTS", "").strip():
-        env_note = f" VML_CLIP_WEIGHTS={os.environ['VML_CLIP_WEIGHTS'].strip()} is not a weights file;"
-    download = " downloads are allowed and happen on first use" if config.allow_download() else ""
+    settings = get_settings()
+    if settings.clip_weights is not None:
+        env_note = f" VML_CLIP_WEIGHTS={settings.clip_weights} is not a weights file;"
+    download = " downloads are allowed and happen on first use" if settings.allow_download else ""
     return f"CLIP ViT-B/32 not available:{env_note} no weights in {', '.join(looked)};{download or ' the offline encoders are used'}"
 
 
@@ -293,7 +289,7 @@ def load_clip(device: str | None = None, weights: str | os.PathLike | None = Non
     found, _, looked = locate_clip_weights()
     if found is not None:
         return _cached_clip(str(found.resolve()), device)
-    if config.allow_download():
+    if get_settings().allow_download:
         return _cached_clip(str(download_clip_weights().resolve()), device)
     if allow_random:
         return _cached_clip("", device)
