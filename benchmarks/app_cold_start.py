@@ -21,11 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from vml_demo import config  # noqa: E402
-from vml_demo.app.server import free_port, start_app, stop_app, wait_until_up, writable_index_copy  # noqa: E402
-from vml_demo.settings import get_settings  # noqa: E402
+from vml_demo import config
+from vml_demo.app.server import free_port, start_app, stop_app, wait_until_up, writable_index_copy
+from vml_demo.settings import get_settings
 
 PAGE_BUDGET_S = 20.0
 SAMPLE_VIDEO = config.SAMPLE_VIDEOS_DIR / "cockatoo.mp4"
