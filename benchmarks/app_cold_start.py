@@ -20,10 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from vml_demo import config  # noqa: E402
-from vml_demo.app.server import free_port, start_app, stop_app, wait_until_up, writable_index_copy  # noqa: E402
+from vml_demo import config
+from vml_demo.app.server import free_port, start_app, stop_app, wait_until_up, writable_index_copy
+from vml_demo.settings import get_settings
 
 PAGE_BUDGET_S = 20.0
 SAMPLE_VIDEO = config.SAMPLE_VIDEOS_DIR / "cockatoo.mp4"
@@ -91,14 +90,14 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="vml-cold-start-") as tmp:
         work = Path(tmp)
-        index = config.default_db_dir()
+        index = get_settings().db_dir
         runs = []
         for i in range(args.runs):
             if not args.in_place:  # every run starts as cold as a fresh clone
                 shutil.rmtree(work / "index", ignore_errors=True)
                 (work / "library").unlink(missing_ok=True)
-                index = writable_index_copy(config.default_db_dir(), work / "index")
-                keep_tracked_files_only(index, config.default_db_dir())
+                index = writable_index_copy(get_settings().db_dir, work / "index")
+                keep_tracked_files_only(index, get_settings().db_dir)
             result = one_run(index, work / f"app{i}.log")
             runs.append(result)
             print(f"run {i + 1}: page {result['page_s']:.2f} s, first search {result['first_search_s']:.2f} s, "

@@ -21,10 +21,9 @@ import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from vml_demo import config  # noqa: E402
-from vml_demo.app.server import free_port, start_app, stop_app, wait_until_up, writable_index_copy  # noqa: E402
+from vml_demo import config
+from vml_demo.settings import get_settings
+from vml_demo.app.server import free_port, start_app, stop_app, wait_until_up, writable_index_copy
 
 VIDEOS = ["bunny_animation.mp4", "city_night.mp4", "cockatoo.mp4", "pedestrians.mp4", "rocket_launch.mp4",
           "underwater.mp4"]
@@ -146,7 +145,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="vml-app-load-") as tmp:
         work = Path(tmp)
         (work / "tmp").mkdir()
-        index = writable_index_copy(config.default_db_dir(), work / "index")
+        index = writable_index_copy(get_settings().db_dir, work / "index")
         port = free_port()
         env = {"VML_DB": str(index), "VML_LIBRARIES_DIR": str(work / "libraries"), "TMPDIR": str(work / "tmp"),
                "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}

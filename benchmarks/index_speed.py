@@ -10,14 +10,11 @@ import argparse
 import os
 import resource
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from vml_demo import config  # noqa: E402
+from vml_demo import config
 
 
 def folder_size(path: Path) -> int:

@@ -14,15 +14,12 @@ import argparse
 import collections
 import logging
 import os
-import sys
 import time
-from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
+import numpy as np  # noqa: E402 - after the offline defaults
 
 from vml_demo.textsynth.methods import METHODS, TextSynthesizer  # noqa: E402
 from vml_demo.textsynth.metrics import (  # noqa: E402

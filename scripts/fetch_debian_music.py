@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Fetch openly licensed training music from Debian packages, with provenance.
 
-Reads the catalog (/work/shared/media/debian_music_catalog.csv), picks packages, downloads
+Reads the catalog (data/debian_train/catalog.csv: music files in Debian packages, with licenses), picks packages, downloads
 them with `apt-get download` into a cache, extracts with `dpkg-deb -x`, copies the listed
 music files into --out (ogg/opus/mp3/wav/flac as they are; tracker modules rendered to Ogg
 Opus with the imageio-ffmpeg binary, whose libopenmpt decodes them) and writes
@@ -30,10 +30,15 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = Path("/work/shared/media")
 COPY_EXT = {"ogg", "oga", "opus", "mp3", "wav", "flac"}
 MODULE_EXT = {"mod", "xm", "it", "s3m", "mtm", "669", "med", "okt", "stm", "umx"}
 LIC_RANK = {"public-domain": 0, "permissive": 1, "share-alike": 2, "gpl": 3, "unclear": 4}
+
+
+def repo_relative(path: Path) -> str:
+    """Paths inside the repository are recorded relative to it, so provenance names no machine's folders."""
+    path = path.resolve()
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
 
 
 def sha256(path: Path) -> str:
@@ -105,11 +110,9 @@ def out_name(package: str, path: str, ext: str, taken: set[str]) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--catalog", type=Path, default=SHARED / "debian_music_catalog.csv")
-    lib_default = SHARED / "library" / "library.json"
-    if not lib_default.exists():                         # the app's copy of the same library
-        lib_default = REPO / "assets" / "library" / "library.json"
-    ap.add_argument("--library", type=Path, default=lib_default)
+    ap.add_argument("--catalog", type=Path, default=REPO / "data" / "debian_train" / "catalog.csv")
+    ap.add_argument("--library", type=Path, default=REPO / "assets" / "library" / "library.json",
+                    help="the app's library, whose tracks are kept out of the training music")
     ap.add_argument("--out", type=Path, default=REPO / "data" / "debian_train" / "audio")
     ap.add_argument("--provenance", type=Path, default=None,
                     help="default: PROVENANCE.json in the parent of --out")
@@ -272,9 +275,9 @@ def main() -> int:
         "licenses": dict(Counter(e["license"] for e in entries)),
         "skipped": dict(skipped),
     }
-    doc = {"version": 1, "fetched": fetched, "catalog": str(args.catalog), "library": str(args.library),
-           "audio_dir": str(args.out.relative_to(REPO)) if args.out.is_relative_to(REPO) else str(args.out),
-           "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+    doc = {"version": 1, "fetched": fetched, "catalog": repo_relative(args.catalog), "library": repo_relative(args.library),
+           "audio_dir": repo_relative(args.out),
+           "options": {k: (repo_relative(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
            "excluded_library_overlaps": overlaps, "summary": summary, "files": entries}
     provenance_path.parent.mkdir(parents=True, exist_ok=True)
     provenance_path.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")

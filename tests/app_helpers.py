@@ -12,16 +12,16 @@ from types import SimpleNamespace
 
 import pytest
 
-from vml_demo import config
+from vml_demo.settings import get_settings
 
 
 @contextlib.contextmanager
 def isolated_app(work: Path, extra_env: dict[str, str] | None = None):
     from vml_demo.app.server import free_port, start_app, stop_app, wait_until_up, writable_index_copy
 
-    if not (config.default_db_dir() / "library.sqlite").exists():
-        pytest.skip(f"no bundled index at {config.default_db_dir()}")
-    index = writable_index_copy(config.default_db_dir(), work / "index")
+    if not (get_settings().db_dir / "library.sqlite").exists():
+        pytest.skip(f"no bundled index at {get_settings().db_dir}")
+    index = writable_index_copy(get_settings().db_dir, work / "index")
     port = free_port()
     (work / "tmp").mkdir()  # the server's temp dir (session folders, Gradio's cache) goes with the test's
     env = {"VML_DB": str(index), "VML_LIBRARIES_DIR": str(work / "libraries"), "HF_HUB_OFFLINE": "1",

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from vml_demo import config
+from vml_demo.compat import ensure_torchvision_importable
 from vml_demo.encoders import clip
 from vml_demo.errors import WeightsUnavailableError
 
@@ -92,7 +93,7 @@ def test_unreadable_weights_fail_with_one_line(no_weights, monkeypatch):
 
 
 def test_hub_repo_id_matches_open_clip_registry():
-    clip.ensure_torchvision_importable()
+    ensure_torchvision_importable()
     from open_clip import pretrained
 
     cfg = pretrained.get_pretrained_cfg(clip.MODEL_NAME, clip.PRETRAINED_TAG)

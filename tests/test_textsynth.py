@@ -264,7 +264,7 @@ def test_prompt2text_falls_back_with_a_clear_status(monkeypatch, caplog, tmp_pat
 def _tiny_gpt2(folder: Path) -> None:
     """A randomly initialised 1-layer GPT-2 with a byte-level BPE tokenizer trained on the exemplars."""
     torch = pytest.importorskip("torch")
-    from vml_demo.encoders.clip import ensure_torchvision_importable
+    from vml_demo.compat import ensure_torchvision_importable
 
     ensure_torchvision_importable()
     transformers = pytest.importorskip("transformers")

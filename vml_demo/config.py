@@ -1,25 +1,6 @@
-"""Paths and settings shared by every module. Environment variables override the defaults.
-
-VML_DB              library index folder used by the CLI and app (default: assets/index)
-VML_DEVICE          "cpu", "cuda" or "auto" (default auto: cuda when torch sees one)
-VML_CLIP_WEIGHTS    path to an open_clip ViT-B/32 checkpoint (.pt/.bin/.safetensors)
-VML_ALLOW_DOWNLOAD  "1" lets CLIP weights be fetched from a hub when none are on disk (default off)
-VML_MAX_VIDEO_S     longest video accepted for a query, in seconds (default 600)
-VML_SPACE           music-text space for search and tagging: bridge (default: it measured better than the
-                    trained tower on the labelled test set, see checkpoints/music_text_minilm/model_card.md),
-                    trained (the shipped tower), auto (the tower when its checkpoint fits, else bridge), or a
-                    checkpoint folder
-VML_INDEX_ROOTS     folders on the server a visitor of the app may index, separated by ":" (default none:
-                    indexing server folders is off, uploads only)
-VML_MAX_UPLOADS     most audio files one library upload may hold (default 200)
-VML_MAX_UPLOAD_MB   largest upload the app accepts, per file, in MB (default 1024)
-VML_EXPORT_ALL_RATINGS  "1" lets visitors export every session's ratings (default: their own session only)
-VML_QUERY_THREADS   torch threads while answering queries (default 1: one query's small matrix products
-                    lose more to thread hand-offs than they gain, and ffmpeg decodes on the other core)
-"""
+"""Constants shared by every module: paths, window sizes, media limits. Environment variables live in settings.py."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -38,44 +19,3 @@ VIDEO_FPS = 6.0
 MAX_AUDIO_S = 4 * 3600.0  # an index accepts long tracks, streamed
 MAX_PIXELS = 8192 * 8192
 
-
-def env_str(name: str, default: str) -> str:
-    value = os.environ.get(name, "").strip()
-    return value or default
-
-
-def default_db_dir() -> Path:
-    return Path(env_str("VML_DB", str(ASSETS_DIR / "index")))
-
-
-def max_video_s() -> float:
-    return float(env_str("VML_MAX_VIDEO_S", "600"))
-
-
-def allow_download() -> bool:
-    return env_str("VML_ALLOW_DOWNLOAD", "0") in {"1", "true", "yes"}
-
-
-def query_threads() -> int:
-    return max(1, int(env_str("VML_QUERY_THREADS", "1")))
-
-
-def default_space() -> str:
-    return env_str("VML_SPACE", "bridge")
-
-
-def index_roots() -> list[Path]:
-    """Folders the app may index on a visitor's request (resolved); empty means indexing folders is off."""
-    return [Path(p).expanduser().resolve() for p in env_str("VML_INDEX_ROOTS", "").split(os.pathsep) if p.strip()]
-
-
-def max_uploads() -> int:
-    return max(1, int(env_str("VML_MAX_UPLOADS", "200")))
-
-
-def max_upload_mb() -> int:
-    return max(1, int(env_str("VML_MAX_UPLOAD_MB", "1024")))
-
-
-def export_all_ratings() -> bool:
-    return env_str("VML_EXPORT_ALL_RATINGS", "0") in {"1", "true", "yes"}

@@ -50,3 +50,7 @@ class LibraryError(VmlError):
 
 class QueryError(VmlError):
     """A search request that cannot be answered (empty query, unknown option...)."""
+
+
+class SettingsError(VmlError):
+    """An environment variable holds a value that cannot be used."""

@@ -17,7 +17,7 @@ from typing import Optional
 
 import gradio as gr
 
-from .. import config
+from ..settings import get_settings
 from ..errors import NoVideoStreamError, QueryError, VmlError
 from . import formatting, sessions
 from .embedding_map import build_figure
@@ -176,7 +176,7 @@ class Handlers:
         info = probe(video)
         if not info.has_video:
             raise NoVideoStreamError(f"{info.name} has no picture: upload a video file (mp4, webm, mov, ...)")
-        check_duration(info, config.max_video_s())
+        check_duration(info, get_settings().max_video_s)
         return info.duration_s
 
     @shows_errors
@@ -275,7 +275,7 @@ class Handlers:
     def export_ratings(self, library: str, scope: str, request: gr.Request):
         """This session's ratings as CSV; every session's only where the operator allows it."""
         everyone = scope == "all sessions"
-        if everyone and not config.export_all_ratings():
+        if everyone and not get_settings().export_all_ratings:
             raise QueryError("Exporting every session's ratings is off here: export this session's "
                              "(the operator can allow it with VML_EXPORT_ALL_RATINGS=1)")
         mine = sessions.session_hash_of(request)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .. import config
+from ..settings import get_settings
 from ..errors import LibraryError, VmlError
 from ..library.store import DB_FILENAME
 
@@ -30,7 +30,7 @@ IndexProgress = Callable[[int, int, str], None]
 
 
 def libraries_dir() -> Path:
-    return Path(config.env_str("VML_LIBRARIES_DIR", str(Path.home() / ".cache" / "vml_demo" / "libraries")))
+    return get_settings().libraries_dir
 
 
 def allowed_folder(given: str) -> tuple[Path, Path, str]:
@@ -40,7 +40,7 @@ def allowed_folder(given: str) -> tuple[Path, Path, str]:
     (or starts with a root's own name); '..' is refused, and so is a folder whose real path (symlinks
     followed) leaves the roots. Messages name folders relative to the roots, never by their server path.
     """
-    roots = config.index_roots()
+    roots = get_settings().index_roots
     if not roots:
         raise LibraryError("Indexing folders on the server is off here: upload your audio files instead "
                            "(the operator can allow folders with VML_INDEX_ROOTS)")
@@ -106,7 +106,7 @@ class LibraryRegistry:
 
     def __init__(self, root: Path | None = None, bundled_db: Path | None = None):
         self.root = Path(root) if root is not None else libraries_dir()
-        self.bundled_db = Path(bundled_db) if bundled_db is not None else config.default_db_dir()
+        self.bundled_db = Path(bundled_db) if bundled_db is not None else get_settings().db_dir
         self._engines: dict[str, object] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
@@ -179,15 +179,15 @@ class LibraryRegistry:
         name = check_library_name(name)
         if not files:
             raise LibraryError("Upload some audio files, or give a folder on the server")
-        if len(files) > config.max_uploads():
-            raise LibraryError(f"{len(files)} files at once is too many: upload at most {config.max_uploads()}")
+        if len(files) > get_settings().max_uploads:
+            raise LibraryError(f"{len(files)} files at once is too many: upload at most {get_settings().max_uploads}")
         usable = [Path(f) for f in files if Path(f).suffix.lower() in AUDIO_EXTENSIONS]
         if not usable:
             raise LibraryError("None of the uploaded files is audio (expected ogg, opus, mp3, wav, flac, m4a, ...)")
-        limit = config.max_upload_mb() * 1024 * 1024
+        limit = get_settings().max_upload_mb * 1024 * 1024
         too_big = next((f for f in usable if f.stat().st_size > limit), None)
         if too_big:
-            raise LibraryError(f"{too_big.name} is over the {config.max_upload_mb()} MB upload limit")
+            raise LibraryError(f"{too_big.name} is over the {get_settings().max_upload_mb} MB upload limit")
         target = self.audio_dir(name)
         with self._lock_for(name):
             target.mkdir(parents=True, exist_ok=True)

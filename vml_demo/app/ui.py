@@ -17,6 +17,7 @@ from pathlib import Path
 import gradio as gr
 
 from .. import config
+from ..settings import get_settings
 from .handlers import DEFAULT_RESULTS, MAX_RESULTS, SLOT_OUTPUTS, Handlers
 from .libraries import BUNDLED, LibraryRegistry
 from .previews import DEFAULT_ORIGINAL_DB, EXCERPT_S, PREVIEW_MAX_S
@@ -135,17 +136,17 @@ def build_demo(registry: LibraryRegistry | None = None) -> gr.Blocks:
                 with gr.Row():
                     # Every session's ratings only where the operator allows it (VML_EXPORT_ALL_RATINGS).
                     scope = gr.Radio(["this session", "all sessions"], value="this session", label="Export",
-                                     visible=config.export_all_ratings())
+                                     visible=get_settings().export_all_ratings)
                     export = gr.Button("Export ratings as CSV")
                 export_file = gr.File(label="Ratings CSV", interactive=False)
             with gr.Tab("Libraries"):
                 gr.Markdown("Index your own music as a new library (or update one), then pick it above. "
-                            f"Up to {config.max_uploads()} files at a time, {config.max_upload_mb()} MB each.")
+                            f"Up to {get_settings().max_uploads} files at a time, {get_settings().max_upload_mb} MB each.")
                 new_name = gr.Textbox(label="Library name", placeholder="my-music")
                 uploads = gr.File(label="Upload audio files", file_count="multiple", file_types=["audio"],
                                   type="filepath")
                 # Server folders only where the operator lists some (VML_INDEX_ROOTS): uploads otherwise.
-                roots = config.index_roots()
+                roots = get_settings().index_roots
                 server_folder = gr.Textbox(label="...or a folder on the server, inside: "
                                            + ", ".join(r.name for r in roots),
                                            placeholder=roots[0].name if roots else "", visible=bool(roots))
@@ -198,4 +199,4 @@ def blocked_folders(registry: LibraryRegistry | None = None) -> list[str]:
 def launch_options(registry: LibraryRegistry | None = None) -> dict:
     """Gradio 6 launch() arguments: look, what the app may (and must not) serve, the upload size limit."""
     return {"theme": gr.themes.Soft(), "css": CSS, "allowed_paths": [str(config.SAMPLE_VIDEOS_DIR.resolve())],
-            "blocked_paths": blocked_folders(registry), "max_file_size": f"{config.max_upload_mb()}mb"}
+            "blocked_paths": blocked_folders(registry), "max_file_size": f"{get_settings().max_upload_mb}mb"}

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 
 from ..errors import VmlError
+from ..settings import prefer_offline_hub
 
 COMMAND_MODULES = ("library_cmds", "search_cmds", "train_cmds")
 
@@ -36,12 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never wait on an unreachable hub
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    prefer_offline_hub()
     try:
+        args = build_parser().parse_args(argv)  # inside: help texts read the settings, which may be invalid
+        logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
         return int(args.func(args) or 0)
     except VmlError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -6,7 +6,7 @@ import json
 import time
 from pathlib import Path
 
-from .. import config
+from ..settings import get_settings
 
 
 def register(sub) -> None:
@@ -15,14 +15,14 @@ def register(sub) -> None:
                        "and store tags and embeddings in an SQLite + faiss index. Unchanged files are skipped; "
                        "broken files are reported and skipped.")
     p.add_argument("folder", help="folder with audio files (ogg, opus, mp3, wav, flac, m4a, ...), searched recursively")
-    p.add_argument("--db", default=None, help=f"index folder to create or update (default: {config.default_db_dir()})")
+    p.add_argument("--db", default=None, help=f"index folder to create or update (default: {get_settings().db_dir})")
     p.add_argument("--no-prune", action="store_true", help="keep tracks whose files have disappeared")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("info", help="describe a library index", description="Tracks, hours, windows, encoders "
                        "and failed files of an index.")
-    p.add_argument("--db", default=None, help=f"index folder (default: {config.default_db_dir()})")
+    p.add_argument("--db", default=None, help=f"index folder (default: {get_settings().db_dir})")
     p.add_argument("--json", action="store_true", help="print as JSON")
     p.set_defaults(func=cmd_info)
 
@@ -40,7 +40,7 @@ def register(sub) -> None:
 def cmd_index(args: argparse.Namespace) -> int:
     from ..library.indexer import index_folder
 
-    db = args.db or str(config.default_db_dir())
+    db = args.db or str(get_settings().db_dir)
     started = time.perf_counter()
     report = index_folder(args.folder, db, show_progress=not args.json, prune=not args.no_prune)
     elapsed = time.perf_counter() - started
@@ -56,7 +56,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 def cmd_info(args: argparse.Namespace) -> int:
     from ..library.store import LibraryStore
 
-    db = Path(args.db or config.default_db_dir())
+    db = Path(args.db or get_settings().db_dir)
     store = LibraryStore(db)
     info = {"db": str(db), **store.stats(), "encoders": {
         name: {"vocabulary": e["vocabulary"], "tags": len(e["labels"]), "embedding_dim": e["embedding_dim"]}

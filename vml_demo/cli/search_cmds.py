@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .. import config
+from ..settings import get_settings
 
 
 def register(sub) -> None:
@@ -13,7 +13,7 @@ def register(sub) -> None:
         description="Rank the library's tracks for a text description (negations such as 'no vocals' are "
         "avoided, not matched), a video, or both fused (ViML's add fusion weighted by --video-weight).",
     )
-    p.add_argument("--db", default=None, help=f"library index folder (default: {config.default_db_dir()})")
+    p.add_argument("--db", default=None, help=f"library index folder (default: {get_settings().db_dir})")
     p.add_argument("--text", default=None, help='what the music should be like, e.g. "calm acoustic guitar, no drums"')
     p.add_argument("--video", default=None, help="a video file (mp4, mov, webm, mkv, avi, ...)")
     p.add_argument("--video-weight", type=float, default=0.5,

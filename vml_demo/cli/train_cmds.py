@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from .. import config
+from ..settings import get_settings
 
 METHODS = ("tags", "data2text", "prompt2text")
 
@@ -25,7 +26,7 @@ def register(sub) -> None:
                         description="Train the music tower on library indexes with descriptions synthesised from "
                         "the taggers' output (ViML section 3.1). Seeded, resumable, GPU when present.")
     p.add_argument("--db", action="append", default=None,
-                   help=f"library index to train on; repeat for several (default: {config.default_db_dir()})")
+                   help=f"library index to train on; repeat for several (default: {get_settings().db_dir})")
     p.add_argument("--out", default=None, help="output folder (default: checkpoints/music_text_<text encoder>)")
     p.add_argument("--text-encoder", default="minilm", choices=["minilm", "clip"], help="frozen text encoder")
     p.add_argument("--methods", type=_methods, default=METHODS, help="text synthesis methods, comma-separated")
@@ -102,7 +103,7 @@ def cmd_train_music_text(args: argparse.Namespace) -> int:
     from ..train.music_text import train_music_text
 
     out = Path(args.out or config.CHECKPOINTS_DIR / f"music_text_{args.text_encoder}")
-    result = train_music_text(args.db or [str(config.default_db_dir())], out, text_encoder_name=args.text_encoder,
+    result = train_music_text(args.db or [str(get_settings().db_dir)], out, text_encoder_name=args.text_encoder,
                               methods=args.methods, per_method=args.per_method,
                               overrides=_overrides(args, "music_text_default"),
                               resume=args.resume)

@@ -16,8 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from .. import config
+from ..compat import ensure_torchvision_importable
 from ..errors import WeightsUnavailableError
-from .base import ImageEncoder, TextEncoder, l2_normalize
+from ..settings import get_settings
+from .base import ImageEncoder, RowCache, TextEncoder, as_text_list, l2_normalize
 from .device import pick_device
 
 log = logging.getLogger(__name__)
@@ -40,42 +42,11 @@ CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 RANDOM_SEED = 0
 
-_torchvision_shim = None  # keeps the op definitions registered for the life of the process
-
-
-def ensure_torchvision_importable() -> None:
-    """Let `import torchvision` succeed with the CPU torch wheel (open_clip, timm, transformers import it).
-
-    torchvision's PyPI build registers fake kernels for torchvision::nms / qnms at import time, and
-    its compiled ops fail to load against CPU torch, so the import dies. Declaring the two op schemas
-    first makes the import work; only torchvision's C++ detection ops stay unavailable.
-    """
-    global _torchvision_shim
-    import torch
-
-    if _torchvision_shim is not None:
-        return
-    try:
-        torch.ops.torchvision.nms  # noqa: B018 - present when torchvision's compiled ops loaded
-        return
-    except (AttributeError, RuntimeError):
-        pass
-    shim = torch.library.Library("torchvision", "FRAGMENT")
-    shim.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-    shim.define("qnms(Tensor qdets, Tensor scores, float iou_threshold) -> Tensor")
-    _torchvision_shim = shim
-
-
 # ---------------------------------------------------------------- finding weights
 
 
 def hf_hub_cache_dir() -> Path:
-    if os.environ.get("HF_HUB_CACHE"):
-        return Path(os.environ["HF_HUB_CACHE"])
-    if os.environ.get("HF_HOME"):
-        return Path(os.environ["HF_HOME"]) / "hub"
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "huggingface" / "hub"
+    return get_settings().hf_hub_dir
 
 
 def _weights_in_folder(folder: Path) -> Path | None:
@@ -108,10 +79,9 @@ def _weights_in_hf_cache(hub_dir: Path) -> Path | None:
 def locate_clip_weights() -> tuple[Path | None, str, list[str]]:
     """(path or None, where it was found, the places looked in), without downloading anything."""
     looked = []
-    env_path = os.environ.get("VML_CLIP_WEIGHTS", "").strip()
-    if env_path:
-        looked.append(f"VML_CLIP_WEIGHTS={env_path}")
-        candidate = Path(env_path).expanduser()
+    candidate = get_settings().clip_weights
+    if candidate is not None:
+        looked.append(f"VML_CLIP_WEIGHTS={candidate}")
         found = _weights_in_folder(candidate) if candidate.is_dir() else candidate
         if found is not None and found.is_file():
             return found, "VML_CLIP_WEIGHTS", looked
@@ -143,9 +113,10 @@ def clip_status() -> str:
     if path is not None:
         return f"CLIP ViT-B/32 available: weights from {source} ({path})"
     env_note = ""
-    if os.environ.get("VML_CLIP_WEIGHTS", "").strip():
-        env_note = f" VML_CLIP_WEIGHTS={os.environ['VML_CLIP_WEIGHTS'].strip()} is not a weights file;"
-    download = " downloads are allowed and happen on first use" if config.allow_download() else ""
+    settings = get_settings()
+    if settings.clip_weights is not None:
+        env_note = f" VML_CLIP_WEIGHTS={settings.clip_weights} is not a weights file;"
+    download = " downloads are allowed and happen on first use" if settings.allow_download else ""
     return f"CLIP ViT-B/32 not available:{env_note} no weights in {', '.join(looked)};{download or ' the offline encoders are used'}"
 
 
@@ -277,8 +248,6 @@ class ClipTextEncoder(TextEncoder):
     dim = EMBED_DIM
 
     def __init__(self, model, tokenizer, device: str, lock: threading.Lock, batch_size: int = 64, cache_size: int = 4096):
-        from .text import RowCache
-
         self._model, self._tokenizer, self.device, self._lock = model, tokenizer, device, lock
         self.batch_size = batch_size
         self._cache = RowCache(cache_size)
@@ -294,8 +263,6 @@ class ClipTextEncoder(TextEncoder):
         return l2_normalize(np.concatenate(rows))
 
     def encode(self, texts) -> np.ndarray:
-        from .text import as_text_list
-
         items = as_text_list(texts)
         if not items:
             return np.zeros((0, self.dim), dtype=np.float32)
@@ -322,7 +289,7 @@ def load_clip(device: str | None = None, weights: str | os.PathLike | None = Non
     found, _, looked = locate_clip_weights()
     if found is not None:
         return _cached_clip(str(found.resolve()), device)
-    if config.allow_download():
+    if get_settings().allow_download:
         return _cached_clip(str(download_clip_weights().resolve()), device)
     if allow_random:
         return _cached_clip("", device)

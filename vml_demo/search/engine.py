@@ -15,11 +15,11 @@ from typing import Callable
 
 import numpy as np
 
-from .. import config
 from ..encoders.base import l2_normalize
 from ..errors import QueryError, VmlError
 from ..library.features import load_window_table
 from ..library.store import LibraryStore
+from ..settings import get_settings
 from .explain import track_terms, why_matched
 from .query import parse_query
 from .ranking import Ranker
@@ -38,14 +38,15 @@ class SearchEngine:
 
         import torch
 
-        torch.set_num_threads(config.query_threads())
-        self.db_dir = Path(db_dir or config.default_db_dir())
+        settings = get_settings()
+        torch.set_num_threads(settings.query_threads)
+        self.db_dir = Path(db_dir or settings.db_dir)
         self.store = LibraryStore(self.db_dir)
         self.table = load_window_table(self.store)
         self.tracks = {t.id: t for t in self.store.tracks()}
         self.profile = active_profile(profile)
         self.text_encoder = load_text_encoder(self.profile.text_encoder)
-        self.space: MusicSpace = choose_space(space or config.default_space(), self.table, self.text_encoder)
+        self.space: MusicSpace = choose_space(space or settings.space, self.table, self.text_encoder)
         self.window_emb = self.space.window_embeddings(self.table)  # [N, D] normalised
         slices = self.table.track_slices()
         self.ranker = Ranker(self.window_emb, np.array(sorted(slices), np.int64), slices)

@@ -16,6 +16,7 @@ import numpy as np
 
 from .. import config
 from ..errors import NoVideoStreamError
+from ..settings import get_settings
 from .video_words import VideoWords, mean_descriptors, sound_words, visual_words
 
 FRAME_SIZE = 112  # descriptors shrink frames to ~64 px anyway; decoding smaller is cheaper
@@ -36,7 +37,7 @@ def soundtrack_classes(video: Path, info) -> dict[str, float]:
     from ..encoders.profiles import load_music_encoder
     from ..media.audio import extract_soundtrack
 
-    audio = extract_soundtrack(video, 16000, max_s=config.max_video_s(), info=info)
+    audio = extract_soundtrack(video, 16000, max_s=get_settings().max_video_s, info=info)
     if audio is None or len(audio) == 0 or float(np.sqrt(np.mean(audio**2))) < SILENCE_RMS:
         return {}
     yamnet = load_music_encoder("yamnet")
@@ -53,7 +54,7 @@ def open_query_video(video: str | Path):
     info = probe(video)
     if not info.has_video:
         raise NoVideoStreamError(f"{Path(video).name} has no video stream; choose a video file")
-    check_duration(info, config.max_video_s())
+    check_duration(info, get_settings().max_video_s)
     return info
 
 

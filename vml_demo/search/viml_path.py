@@ -8,7 +8,6 @@ feature layout must all match, else the zero-shot path runs and says why.
 """
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -18,12 +17,13 @@ import torch
 from .. import config
 from ..library.features import WindowTable
 from ..model.music_text_inference import embed_in_context, table_sequences
+from ..settings import get_settings
 from .ranking import Ranker
 
 
 def default_viml_checkpoint(profile) -> Path:
-    env = os.environ.get("VML_VIML_CHECKPOINT", "").strip()
-    return Path(env) if env else config.CHECKPOINTS_DIR / f"viml_{profile.video_encoder}_{profile.text_encoder}"
+    chosen = get_settings().viml_checkpoint
+    return chosen if chosen is not None else config.CHECKPOINTS_DIR / f"viml_{profile.video_encoder}_{profile.text_encoder}"
 
 
 class VimlPath:
@@ -60,7 +60,7 @@ class VimlPath:
         t = time.perf_counter()
         info = open_query_video(video)
         report(0.1, "decoding and encoding video segments")
-        _, feats = segment_features(video, self.video_encoder, info=info, max_s=config.max_video_s())
+        _, feats = segment_features(video, self.video_encoder, info=info, max_s=get_settings().max_video_s)
         feats = feats[: int(self.config["model"]["max_video_segments"])]
         timings["video_features"] = time.perf_counter() - t
         t = time.perf_counter()

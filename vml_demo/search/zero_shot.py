@@ -9,6 +9,7 @@ import numpy as np
 from ..encoders.base import l2_normalize
 from ..errors import QueryError
 from ..library.features import WindowTable, table_from_analysis
+from ..settings import get_settings
 from .spaces import MusicSpace, choose_space
 
 MAX_LABELS = 500
@@ -44,7 +45,6 @@ def zero_shot_tag_file(path: str | Path, labels: list[str], checkpoint: str | No
                        library_db: str | Path | None = None) -> list[dict]:
     """Labels sorted by cosine similarity to the clip. The tag bridge uses the bundled library's term
     statistics when that index exists, so its weights mean the same as in search."""
-    from .. import config
     from ..encoders.profiles import active_profile
     from ..encoders.text import load_text_encoder
     from ..library.features import load_window_table
@@ -54,8 +54,8 @@ def zero_shot_tag_file(path: str | Path, labels: list[str], checkpoint: str | No
     table = analyze_file(path)
     text_encoder = load_text_encoder(active_profile().text_encoder)
     try:
-        library_table = load_window_table(LibraryStore(library_db or config.default_db_dir()))
+        library_table = load_window_table(LibraryStore(library_db or get_settings().db_dir))
     except LibraryError:
         library_table = None
-    space = choose_space(checkpoint or config.default_space(), library_table, text_encoder)
+    space = choose_space(checkpoint or get_settings().space, library_table, text_encoder)
     return score_labels(space, clip_embedding(space, table), labels)

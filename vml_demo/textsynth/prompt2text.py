@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from vml_demo.config import DATA_DIR
+from vml_demo.settings import get_settings
 from vml_demo.textsynth.aggregate import TagSet
 from vml_demo.textsynth.vocabulary import CATEGORIES, Vocabulary, load_vocabulary
 
@@ -102,8 +102,8 @@ class CausalLM:
 
     def __init__(self, path: str, max_new_tokens: int = 48):
         # transformers' model modules import torchvision, whose PyPI build fails beside the CPU torch wheel
-        # unless its op schemas are declared first (see STACK.md); the CLIP encoder owns that shim.
-        from vml_demo.encoders.clip import ensure_torchvision_importable
+        # unless its op schemas are declared first (see STACK.md).
+        from vml_demo.compat import ensure_torchvision_importable
 
         ensure_torchvision_importable()
         from transformers import AutoModelForCausalLM, AutoTokenizer  # heavy import, only when an LM exists
@@ -138,7 +138,7 @@ class CausalLM:
 
 def _resolve_lm_path() -> tuple[str | None, str]:
     """(model folder or None, why), looking only at local files."""
-    requested = os.environ.get(LM_ENV, "").strip()
+    requested = get_settings().text_lm or ""
     if requested and Path(requested).is_dir():
         return requested, f"{LM_ENV}={requested}"
     candidates = (requested,) if requested else CACHED_LM_CANDIDATES
