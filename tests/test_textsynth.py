@@ -151,9 +151,8 @@ def test_track_tags_mean_over_windows_and_max_over_taggers(vocab):
         track_tagset([mtt, TaggerWindows("msd", ["rock"], [[0.5]])], vocab)
 
 
-def test_tagset_round_trips_through_dict(vocab):
+def test_tagset_lists_terms_in_category_order(vocab):
     tags = TagSet(genre=(("jazz", 0.8),), mood=(("mellow", 0.5), ("romantic", 0.3)), instrument=(("piano", 0.9),))
-    assert TagSet.from_dict(tags.to_dict()) == tags
     assert tags.terms() == ["jazz", "mellow", "romantic", "piano"] and len(tags) == 4
 
 

@@ -139,20 +139,3 @@ def power_spectrogram(
     spec = magnitude if power == 1.0 else magnitude.pow(power)
     return spec.T.contiguous().numpy().astype(np.float32, copy=False)
 
-
-def log_mel_spectrogram(
-    audio,
-    filterbank: np.ndarray,
-    n_fft: int,
-    hop: int,
-    win_length: int | None = None,
-    periodic: bool = True,
-    center: bool = True,
-    pad_mode: str = "constant",
-    power: float = 2.0,
-    log_offset: float = 1e-6,
-) -> np.ndarray:
-    """log(mel + log_offset), float32 [n_frames, n_mels]; filterbank is [n_mels, n_fft // 2 + 1]."""
-    spec = power_spectrogram(audio, n_fft, hop, win_length, periodic, center, pad_mode, power)
-    mel = spec @ np.asarray(filterbank, dtype=np.float32).T
-    return np.log(mel + np.float32(log_offset)).astype(np.float32, copy=False)

@@ -70,11 +70,6 @@ class MusicTower:
     def embed_windows(self, table: WindowTable) -> np.ndarray:
         return self._embed_sequences(self._inputs(table.features), table_sequences(table))
 
-    def embed_feature_rows(self, features: np.ndarray) -> np.ndarray:
-        """Windows of one clip, in order: each with its in-clip context."""
-        rows = slice(0, len(features))
-        return self._embed_sequences(self._inputs(features), [context_rows(rows, r) for r in range(len(features))])
-
 
 def load_music_tower(checkpoint: Path, text_encoder_name: str, table: WindowTable | None = None) -> MusicTower:
     source = resolve_checkpoint_dir(checkpoint)

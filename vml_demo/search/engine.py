@@ -78,12 +78,9 @@ class SearchEngine:
             "text_encoder": self.profile.text_encoder,
             "video_encoder": self.profile.video_encoder,
             "music_space": self.space.describe(),
-            "video_model": self._video_path_name(),
+            "video_model": self.viml_note,
             "notes": list(self.profile.reasons) + list(self.space.notes),
         }
-
-    def _video_path_name(self) -> str:
-        return self.viml_note
 
     # -- search -----------------------------------------------------------------------------
     def search(

@@ -199,9 +199,6 @@ class Vocabulary:
     def top_k(self, category: str) -> int:
         return int(self._data["categories"][category]["top_k"])
 
-    def source_labels(self, term: str, vocabulary_name: str) -> list[tuple[str, float]]:
-        return list(self.term(term).sources.get(vocabulary_name, ()))
-
     # ----- tagger scores -> term scores ------------------------------------------------------------------
     def mapped_labels(self, vocabulary_name: str) -> set[str]:
         """Labels of a tagger vocabulary that feed some term (AudioSet: mids)."""
