@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
-import hashlib
 import json
 import re
 import shutil
@@ -29,19 +28,13 @@ import tempfile
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from vml_demo.media.hashing import file_sha256 as sha256
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path("/work/shared/media")
 COPY_EXT = {"ogg", "oga", "opus", "mp3", "wav", "flac"}
 MODULE_EXT = {"mod", "xm", "it", "s3m", "mtm", "669", "med", "okt", "stm", "umx"}
 LIC_RANK = {"public-domain": 0, "permissive": 1, "share-alike": 2, "gpl": 3, "unclear": 4}
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def apt_sizes(packages: list[str]) -> dict[str, tuple[str, int]]:

@@ -9,7 +9,6 @@ trained on. Features are cached per video file (keyed by content hash and encode
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import MediaError, VmlError
+from ..media.hashing import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def find_videos(folder: Path) -> list[Path]:
 
 
 def _cache_key(path: Path, video_encoder: str) -> str:
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    digest = file_sha256(path, 16)
     return f"{path.stem}-{digest}-{video_encoder}"
 
 
