@@ -119,6 +119,17 @@ def test_match_terms_reports_negations_separately(vocab):
     assert (mention.term, mention.surface, mention.negated) == ("drums", "drums", True)
 
 
+@pytest.mark.parametrize("text", ["neither drums nor bass", "piano instead of guitar", "excluding the choir",
+                                  "strings rather than synth, slow", "non-vocal, chill beats", "no drums featuring sax"])
+def test_free_text_and_term_negation_share_one_cue_list(vocab, text):
+    from vml_demo.textsynth.negation import split_negations
+
+    positive, phrases = split_negations(text)
+    from_phrases = {t for phrase in phrases for t in vocab.match_terms(phrase)}
+    assert phrases and from_phrases == set(vocab.match_terms(text).negated), text
+    assert not from_phrases & set(vocab.match_terms(positive)), positive
+
+
 # ----- aggregation --------------------------------------------------------------------------------------------
 def _policy(threshold: float, k: int) -> TagPolicy:
     return TagPolicy({c: threshold for c in ("genre", "mood", "instrument", "tempo")},
