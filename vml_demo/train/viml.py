@@ -140,7 +140,7 @@ def train_viml(folder: str | Path, out_dir: str | Path, *, video_encoder: str = 
                resume: bool = False, cache_dir: str | Path | None = None, progress: bool = True,
                allow_random_clip: bool = False):
     from ..encoders.text import load_text_encoder
-    from ..model.checkpoint import build_model, load_config
+    from ..model.factory import create_model, load_config
     from ..model.training import train_contrastive
 
     cfg = load_config("viml_default", overrides)
@@ -160,7 +160,7 @@ def train_viml(folder: str | Path, out_dir: str | Path, *, video_encoder: str = 
         "music_encoder": "musicnn_mtt+musicnn_msd+yamnet",
     })
     cfg["train"]["progress"] = progress
-    model = build_model(cfg, seed=seed)
+    model = create_model(cfg, seed=seed)
     if cfg["model"].get("empty_text", "empty_string") == "empty_string":
         model.set_empty_text(text_encoder.encode([""])[0])
     card = {
