@@ -1,4 +1,4 @@
-"""The search facade used by the CLI and the app: one object per library, loaded once, queried many times.
+"""The search engine of one library (what `api.load_library` returns builds on): loaded once, queried many times.
 
     engine = SearchEngine("assets/index")
     response = engine.search(text="calm acoustic guitar", video="clip.mp4", video_weight=0.5, k=5)
