@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
-import hashlib
 import json
 import re
 import shutil
@@ -28,6 +27,8 @@ import sys
 import tempfile
 from collections import Counter, defaultdict
 from pathlib import Path
+
+from vml_demo.media.hashing import file_sha256 as sha256
 
 REPO = Path(__file__).resolve().parent.parent
 COPY_EXT = {"ogg", "oga", "opus", "mp3", "wav", "flac"}
@@ -39,14 +40,6 @@ def repo_relative(path: Path) -> str:
     """Paths inside the repository are recorded relative to it, so provenance names no machine's folders."""
     path = path.resolve()
     return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def apt_sizes(packages: list[str]) -> dict[str, tuple[str, int]]:

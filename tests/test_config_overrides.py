@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from vml_demo.cli import main
-from vml_demo.model.checkpoint import load_config, unknown_keys
+from vml_demo.model.factory import load_config, unknown_keys
 
 
 def test_unknown_keys_name_the_valid_ones():

@@ -116,6 +116,17 @@ def test_changing_encoders_reindexes_only_the_root_being_indexed(tmp_path):
     assert all(after[p] != i for p, i in before.items() if p.startswith(str(lib_a)))
 
 
+def test_new_stores_drop_the_hints_column_and_the_bundled_index_still_opens(tmp_path):
+    from vml_demo import config
+
+    store = LibraryStore(tmp_path, create=True)
+    assert "hints" not in {row[1] for row in store.conn.execute("PRAGMA table_info(tracks)")}
+    store.close()
+    bundled = LibraryStore(config.ASSETS_DIR / "index")  # written before the column was dropped
+    assert bundled.tracks() and all(t.title for t in bundled.tracks())
+    bundled.close()
+
+
 def _snapshot(db: Path):
     store = LibraryStore(db)
     rows = {t.title: t.duration_s for t in store.tracks()}

@@ -344,3 +344,15 @@ def test_a_stalled_decoder_is_killed(media):
                 pass
         assert pipe.proc.poll() is not None
     assert time.monotonic() - start < 5
+
+
+def test_file_sha256_streams_the_whole_file_and_shortens_on_request(tmp_path):
+    import hashlib
+
+    from vml_demo.media.hashing import file_sha256
+
+    path = tmp_path / "blob.bin"
+    data = bytes(range(256)) * 5000  # over one read chunk
+    path.write_bytes(data)
+    assert file_sha256(path) == hashlib.sha256(data).hexdigest()
+    assert file_sha256(path, 16) == hashlib.sha256(data).hexdigest()[:16]

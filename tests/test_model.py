@@ -6,13 +6,8 @@ import pytest
 import torch
 
 from vml_demo.errors import QueryError, WeightsUnavailableError
-from vml_demo.model.checkpoint import (
-    CheckpointMismatchError,
-    build_model,
-    load_checkpoint,
-    load_config,
-    save_checkpoint,
-)
+from vml_demo.model.checkpoint import CheckpointMismatchError, load_checkpoint, save_checkpoint
+from vml_demo.model.factory import create_model, load_config
 from vml_demo.model.fusion import FUSION_KINDS, make_fusion
 from vml_demo.model.loss import positive_mask_from_ids, symmetric_info_nce
 from vml_demo.model.towers import SequenceTower
@@ -34,9 +29,9 @@ def one_thread():
 
 
 def viml(overrides=None, seed=0):
-    from vml_demo.model.checkpoint import merge_config
+    from vml_demo.model.factory import merge_config
 
-    return build_model(load_config("viml_default", merge_config(SMALL, overrides)), seed=seed)
+    return create_model(load_config("viml_default", merge_config(SMALL, overrides)), seed=seed)
 
 
 def random_batch(n=6, t=4, seed=0, lengths=None):
@@ -242,6 +237,19 @@ def test_config_loader_merges_overrides(tmp_path):
         load_config("nope")
 
 
+def test_create_model_builds_the_kind_a_config_names(tmp_path):
+    from vml_demo.model.music_text import MusicTextModel
+    from vml_demo.model.viml import VimlModel
+
+    small = {"model": {"d_model": 32, "n_layers": 1}, "features": FEATURES}
+    by_name = create_model("music_text_default", small, seed=0)
+    by_dict = create_model(load_config("music_text_default", small), seed=0)
+    assert isinstance(by_name, MusicTextModel) and isinstance(create_model("viml_default", small), VimlModel)
+    assert all(torch.equal(a, b) for a, b in zip(by_name.state_dict().values(), by_dict.state_dict().values()))
+    with pytest.raises(ValueError, match="unknown model kind"):
+        create_model({"model": {"kind": "nope"}})
+
+
 # --- data and training -----------------------------------------------------------------------------
 def test_paired_features_pads_masks_and_samples_alternatives():
     data = PairedFeatures({"music_feats": [np.ones((1, 3)), np.ones((3, 3)), np.ones(3)],
@@ -286,7 +294,7 @@ def test_music_text_model_learns_tied_data():
     config = load_config("music_text_default", {
         "features": {"music_dim": 20, "text_dim": 16}, "model": {"d_model": 32, "n_layers": 1, "dropout": 0.0},
         "train": {"epochs": 8, "batch_size": 64, "lr": 2e-3, "progress": False}})
-    model = build_model(config, seed=0)
+    model = create_model(config, seed=0)
     train = PairedFeatures({"music_feats": windows[:320], "text_emb": texts[:320]})
     test = PairedFeatures({"music_feats": windows[320:], "text_emb": texts[320:]}, pick="first")
     train_contrastive(model, train)

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from vml_demo.encoders.base import AudioFrames
+from vml_demo.encoders.melspec import mel_filterbank
 from vml_demo.encoders.musicnn import (
     MIN_SAMPLES,
     N_MELS,
@@ -24,7 +25,6 @@ from vml_demo.encoders.musicnn import (
     load_musicnn,
     mel16_frames,
     musicnn_package_dir,
-    slaney_mel_filterbank,
 )
 from vml_demo.encoders.tf_checkpoint import read_tf_checkpoint
 from vml_demo.errors import CorruptMediaError, EmptyMediaError, WeightsUnavailableError
@@ -96,7 +96,7 @@ def test_missing_data_shard_is_a_clear_error(tmp_path):
 
 
 def test_slaney_filterbank_shape_and_triangles():
-    bank = slaney_mel_filterbank()
+    bank = mel_filterbank(16000, 512, N_MELS)
     assert bank.shape == (N_MELS, 257) and bank.dtype == np.float32
     assert (bank >= 0).all() and (bank.max(axis=1) > 0).all()
     peaks = bank.argmax(axis=1)

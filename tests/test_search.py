@@ -114,11 +114,12 @@ def test_cli_errors_are_one_line(small_library, tmp_path):
     assert out.returncode == 2 and "index" in out.stderr
 
 
-def test_zero_shot_tagging_orders_labels(engine, small_library, library_dir):
-    from vml_demo.search.zero_shot import zero_shot_tag_file
+def test_zero_shot_tagging_orders_labels(engine, library_dir):
+    from vml_demo.library.indexer import decode_track
+    from vml_demo.search.zero_shot import analyze_audio, zero_shot_tag
 
-    result = zero_shot_tag_file(library_dir / "fretsonfire_metal_madness.ogg", ["heavy metal", "lullaby", "jazz"],
-                                checkpoint="bridge", library_db=small_library)
+    clip = analyze_audio(*decode_track(library_dir / "fretsonfire_metal_madness.ogg"))
+    result = zero_shot_tag(engine.space, clip, ["heavy metal", "lullaby", "jazz"])
     assert [r["label"] for r in result][0] == "heavy metal"
     assert np.all(np.diff([r["score"] for r in result]) <= 0)
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from vml_demo import config
-from vml_demo.encoders.base import RowCache
+from vml_demo.encoders.cached_text import RowCache
 from vml_demo.encoders.text import MiniLMTextEncoder, load_text_encoder, minilm_model_dir
 from vml_demo.errors import WeightsUnavailableError
 

@@ -136,7 +136,8 @@ def test_encode_segment_is_standardised_and_fits_statistics(vd):
     assert np.abs(encoded).max() < 10  # nominal scales keep extreme inputs in a sane range
     raw = np.stack([vd.describe_segment(s, FPS) for s in segments])
     assert np.allclose(vd.encode_raw(raw), encoded, atol=1e-5)
-    fitted = VisualDescriptors.with_statistics(raw)
+    transformed = VisualDescriptors.transform(raw)
+    fitted = VisualDescriptors(transformed.mean(axis=0), transformed.std(axis=0))
     z = fitted.encode_raw(raw)
     varying = raw.std(axis=0) > 1e-6
     assert np.allclose(z[:, varying].mean(axis=0), 0.0, atol=1e-4)

@@ -185,7 +185,6 @@ class Handlers:
         """The map, the remix button and one card per result, each with an excerpt from its best-matching offset."""
         if record is None:
             return [gr.skip()] * (2 + MAX_RESULTS * len(SLOT_OUTPUTS))
-        results = record.response.results
         folder = sessions.new_search_dir(record.session, record.search_id)
         with sessions.in_use(folder):
             return self._result_slots(record, folder, colour_by, progress)

@@ -136,17 +136,17 @@ class LibraryRegistry:
             return self._locks.setdefault(name, threading.Lock())
 
     def engine(self, name: str):
-        """The SearchEngine of a library, loaded on first use (one load at a time per library)."""
+        """The loaded `api.Library` (a SearchEngine) of a library, on first use (one load at a time per library)."""
         if name in self._engines:
             return self._engines[name]
         with self._lock_for(name):
             if name not in self._engines:
                 if name not in self.names():
                     raise LibraryError(f"Unknown library {name!r} (known: {', '.join(self.names())})")
-                from ..search.engine import SearchEngine
+                from ..api import load_library
 
                 log.info("loading library %s from %s", name, self.db_dir(name))
-                self._engines[name] = SearchEngine(self.db_dir(name))
+                self._engines[name] = load_library(self.db_dir(name))
             return self._engines[name]
 
     def is_loaded(self, name: str) -> bool:

@@ -74,20 +74,18 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_tag(args: argparse.Namespace) -> int:
-    if args.labels is not None:
-        from ..search.zero_shot import zero_shot_tag_file
+    from .. import api
 
+    if args.labels is not None:
         labels = [s.strip() for s in args.labels.split(",") if s.strip()]
-        result = zero_shot_tag_file(args.audio, labels, checkpoint=args.checkpoint)
+        result = api.tag(args.audio, labels, space=args.checkpoint or get_settings().space)
         if args.json:
             print(json.dumps({"labels": result}, indent=2))
         else:
             for row in result:
                 print(f"{row['score']:+.3f}  {row['label']}")
         return 0
-    from ..library.tagging import tag_file
-
-    result = tag_file(args.audio, top=args.top)
+    result = api.tag(args.audio, top=args.top)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0

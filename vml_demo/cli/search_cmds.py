@@ -27,9 +27,9 @@ def register(sub) -> None:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from ..search.engine import SearchEngine
+    from .. import api
 
-    engine = SearchEngine(args.db, space=args.space)
+    engine = api.load_library(args.db, space=args.space)
     response = engine.search(text=args.text, video=args.video, video_weight=args.video_weight, k=args.k)
     if args.json:
         print(json.dumps(response.to_json(), indent=2))

@@ -81,7 +81,7 @@ def _overrides(args, config_name: str, **model_keys) -> dict:
     import yaml
 
     from ..errors import QueryError
-    from ..model.checkpoint import load_config, unknown_keys
+    from ..model.factory import load_config, unknown_keys
 
     train = {k: v for k, v in (("epochs", args.epochs), ("seed", getattr(args, "seed", None))) if v is not None}
     model = {k: v for k, v in model_keys.items() if v is not None}

@@ -19,7 +19,8 @@ from .. import config
 from ..compat import ensure_torchvision_importable
 from ..errors import WeightsUnavailableError
 from ..settings import get_settings
-from .base import ImageEncoder, RowCache, TextEncoder, as_text_list, l2_normalize
+from .base import ImageEncoder, l2_normalize
+from .cached_text import CachedTextEncoder
 from .device import pick_device
 
 log = logging.getLogger(__name__)
@@ -241,16 +242,16 @@ class ClipImageEncoder(ImageEncoder):
         return l2_normalize(np.concatenate(rows))
 
 
-class ClipTextEncoder(TextEncoder):
+class ClipTextEncoder(CachedTextEncoder):
     """CLIP ViT-B/32 text tower (open_clip BPE tokenizer, 77 tokens); float32 [N, 512], L2-normalised."""
 
     name = "clip_text"
     dim = EMBED_DIM
 
     def __init__(self, model, tokenizer, device: str, lock: threading.Lock, batch_size: int = 64, cache_size: int = 4096):
+        super().__init__(cache_size)
         self._model, self._tokenizer, self.device, self._lock = model, tokenizer, device, lock
         self.batch_size = batch_size
-        self._cache = RowCache(cache_size)
 
     def _encode_uncached(self, texts: list[str]) -> np.ndarray:
         import torch
@@ -261,12 +262,6 @@ class ClipTextEncoder(TextEncoder):
                 tokens = self._tokenizer(texts[start : start + self.batch_size]).to(self.device)
                 rows.append(self._model.encode_text(tokens).float().cpu().numpy())
         return l2_normalize(np.concatenate(rows))
-
-    def encode(self, texts) -> np.ndarray:
-        items = as_text_list(texts)
-        if not items:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        return self._cache.lookup(items, self.dim, self._encode_uncached)
 
 
 @dataclass

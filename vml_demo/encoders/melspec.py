@@ -4,13 +4,15 @@ librosa is not a dependency, so the mel filterbank is computed here:
 
 - `mel_filterbank` matches `librosa.filters.mel`: triangles in Hz between mel-spaced edges, on the
   Slaney scale (linear below 1 kHz, log above) with Slaney area normalisation, or on the HTK scale
-  (2595 log10(1 + f/700)) with or without normalisation. musicnn was trained on librosa features.
+  (2595 log10(1 + f/700)) with or without normalisation. musicnn (librosa features) uses it, bit for bit.
 - `mel_weight_matrix_tf` matches `tf.signal.linear_to_mel_weight_matrix`: HTK scale, triangles drawn
   in the mel domain, DC bin zeroed. The original YAMNet front end used it.
 
 Spectrograms are returned time-major, [n_frames, n_fft // 2 + 1], which is how both networks read them.
 """
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
@@ -46,6 +48,7 @@ def fft_frequencies(sr: float, n_fft: int) -> np.ndarray:
     return np.fft.rfftfreq(n_fft, d=1.0 / sr)
 
 
+@functools.lru_cache(maxsize=16)
 def mel_filterbank(
     sr: float,
     n_fft: int,
@@ -58,7 +61,7 @@ def mel_filterbank(
     """Mel filterbank [n_mels, n_fft // 2 + 1] float32, numerically matching librosa.filters.mel.
 
     norm="slaney" scales each triangle by 2 / (bandwidth in Hz), so every filter has unit area;
-    norm=None leaves triangle peaks at 1.
+    norm=None leaves triangle peaks at 1. Cached and read-only: the encoders call it per patch.
     """
     if norm not in (None, "slaney"):
         raise ValueError(f"norm must be None or 'slaney', not {norm!r}")
@@ -70,10 +73,12 @@ def mel_filterbank(
     offsets = edges_hz[:, None] - bins_hz[None, :]  # [n_mels + 2, n_bins]
     rising = -offsets[:n_mels] / widths[:n_mels, None]
     falling = offsets[2:] / widths[1:, None]
-    weights = np.maximum(0.0, np.minimum(rising, falling))
+    # Rounded to float32 before and after the normalisation, as librosa does (musicnn's features need its bits).
+    weights = np.maximum(0.0, np.minimum(rising, falling)).astype(np.float32)
     if norm == "slaney":
         weights *= (2.0 / (edges_hz[2:] - edges_hz[:n_mels]))[:, None]
-    return weights.astype(np.float32)
+    weights.setflags(write=False)
+    return weights
 
 
 def mel_weight_matrix_tf(
@@ -139,20 +144,3 @@ def power_spectrogram(
     spec = magnitude if power == 1.0 else magnitude.pow(power)
     return spec.T.contiguous().numpy().astype(np.float32, copy=False)
 
-
-def log_mel_spectrogram(
-    audio,
-    filterbank: np.ndarray,
-    n_fft: int,
-    hop: int,
-    win_length: int | None = None,
-    periodic: bool = True,
-    center: bool = True,
-    pad_mode: str = "constant",
-    power: float = 2.0,
-    log_offset: float = 1e-6,
-) -> np.ndarray:
-    """log(mel + log_offset), float32 [n_frames, n_mels]; filterbank is [n_mels, n_fft // 2 + 1]."""
-    spec = power_spectrogram(audio, n_fft, hop, win_length, periodic, center, pad_mode, power)
-    mel = spec @ np.asarray(filterbank, dtype=np.float32).T
-    return np.log(mel + np.float32(log_offset)).astype(np.float32, copy=False)

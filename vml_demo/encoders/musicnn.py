@@ -4,7 +4,7 @@ The `musicnn` package ships the MagnaTagATune and Million Song Dataset models as
 they are read with `tf_checkpoint.read_tf_checkpoint` (numpy only) and run by `MusicnnNet`, a faithful
 re-implementation of `musicnn.models.build_musicnn`. The front end reproduces `musicnn.extractor`
 bit for bit where it matters: librosa's centred STFT (zero padding, periodic Hann, float64 FFT stored as
-complex64), a Slaney mel filterbank, a cast to float16 and `log10(10000 x + 1)` evaluated in float32.
+complex64), the Slaney mel filterbank of `melspec`, a cast to float16 and `log10(10000 x + 1)` evaluated in float32.
 Patches are 187 frames (3 s), non-overlapping; the incomplete tail is dropped, as musicnn does.
 """
 from __future__ import annotations
@@ -21,6 +21,7 @@ from torch.nn import functional as F
 
 from vml_demo.encoders.base import AudioEncoder, AudioFrames
 from vml_demo.encoders.device import pick_device
+from vml_demo.encoders.melspec import mel_filterbank
 from vml_demo.encoders.tf_checkpoint import read_tf_checkpoint
 from vml_demo.errors import CorruptMediaError, EmptyMediaError, WeightsUnavailableError
 
@@ -39,47 +40,6 @@ MODELS = {"MTT_musicnn": ("musicnn_mtt", "mtt"), "MSD_musicnn": ("musicnn_msd", 
 
 
 # ---- front end --------------------------------------------------------------------------------
-
-
-def _hz_to_mel_slaney(hz: np.ndarray) -> np.ndarray:
-    """Slaney's Auditory Toolbox mel scale: linear below 1 kHz, logarithmic above."""
-    hz = np.asarray(hz, dtype=np.float64)
-    f_sp, min_log_hz = 200.0 / 3.0, 1000.0
-    min_log_mel, logstep = min_log_hz / f_sp, np.log(6.4) / 27.0
-    mel = hz / f_sp
-    high = hz >= min_log_hz
-    mel[high] = min_log_mel + np.log(hz[high] / min_log_hz) / logstep
-    return mel
-
-
-def _mel_to_hz_slaney(mel: np.ndarray) -> np.ndarray:
-    mel = np.asarray(mel, dtype=np.float64)
-    f_sp, min_log_hz = 200.0 / 3.0, 1000.0
-    min_log_mel, logstep = min_log_hz / f_sp, np.log(6.4) / 27.0
-    hz = f_sp * mel
-    high = mel >= min_log_mel
-    hz[high] = min_log_hz * np.exp(logstep * (mel[high] - min_log_mel))
-    return hz
-
-
-@functools.lru_cache(maxsize=None)
-def slaney_mel_filterbank(sr: int = SAMPLE_RATE, n_fft: int = N_FFT, n_mels: int = N_MELS) -> np.ndarray:
-    """[n_mels, 1 + n_fft // 2] float32 triangles, area-normalised, 0 Hz to sr/2 (librosa's defaults)."""
-    fft_freqs = np.fft.rfftfreq(n_fft, d=1.0 / sr)
-    mel_edges = _mel_to_hz_slaney(
-        np.linspace(_hz_to_mel_slaney(np.array([0.0]))[0], _hz_to_mel_slaney(np.array([sr / 2.0]))[0], n_mels + 2)
-    )
-    widths = np.diff(mel_edges)
-    ramps = mel_edges[:, None] - fft_freqs[None, :]
-    # Rounded to float32 before and after the normalisation, as librosa does (its weights array is float32).
-    weights = np.zeros((n_mels, fft_freqs.size), dtype=np.float32)
-    for i in range(n_mels):
-        rising = -ramps[i] / widths[i]
-        falling = ramps[i + 2] / widths[i + 1]
-        weights[i] = np.maximum(0.0, np.minimum(rising, falling))
-    weights *= (2.0 / (mel_edges[2 : n_mels + 2] - mel_edges[:n_mels]))[:, None]
-    weights.setflags(write=False)
-    return weights
 
 
 @functools.lru_cache(maxsize=None)
@@ -105,7 +65,7 @@ def mel16_frames(audio: np.ndarray, first: int = 0, stop: int | None = None) -> 
     frames = np.lib.stride_tricks.sliding_window_view(segment, N_FFT)[::HOP]
     spectrum = np.fft.rfft(frames * _periodic_hann(N_FFT), axis=-1).astype(np.complex64)
     power = np.abs(spectrum) ** 2
-    mel = power @ slaney_mel_filterbank().T
+    mel = power @ mel_filterbank(SAMPLE_RATE, N_FFT, N_MELS).T  # Slaney scale and norm, librosa's defaults
     # Audio far outside [-1, 1] could exceed float16's range; saturate rather than store inf.
     return np.minimum(mel, np.finfo(np.float16).max).astype(np.float16)
 

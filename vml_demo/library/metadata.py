@@ -1,6 +1,6 @@
 """Track metadata: from a `library.json` sidecar (the bundled library's format), else the file's own tags.
 
-The sidecar lists per file: title, artist, license, hints and its source (Debian package, version, path),
+The sidecar lists per file: title, artist, license and its source (Debian package, version, path),
 from which the attribution line shown beside every result and muxed preview is built.
 """
 from __future__ import annotations
@@ -70,8 +70,6 @@ def track_metadata(folder: Path, rel_path: str, sidecar: dict[str, dict]) -> dic
             "title": tags.get("title") or Path(rel_path).stem,
             "artist": tags.get("artist") or tags.get("album_artist", ""),
             "license": tags.get("license") or tags.get("copyright", ""),
-            "hints": [t.strip() for t in tags.get("genre", "").split(",") if t.strip()],
         }
-    meta.setdefault("hints", [])
     meta["attribution"] = attribution_line(meta)
     return meta

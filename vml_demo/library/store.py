@@ -11,7 +11,7 @@ import json
 import os
 import sqlite3
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +42,6 @@ CREATE TABLE IF NOT EXISTS tracks (
     artist TEXT NOT NULL DEFAULT '',
     license TEXT NOT NULL DEFAULT '',
     attribution TEXT NOT NULL DEFAULT '',
-    hints TEXT NOT NULL DEFAULT '[]',
     indexed_at TEXT NOT NULL,
     UNIQUE (root_id, rel_path)
 );
@@ -89,7 +88,6 @@ class Track:
     artist: str
     license: str
     attribution: str
-    hints: list[str] = field(default_factory=list)
     content_hash: str = ""
     name: str = ""  # the file's path relative to its root: what a visitor may be shown
 
@@ -250,11 +248,11 @@ class LibraryStore:
             self.conn.execute("DELETE FROM failures WHERE root_id=? AND rel_path=?", (root_id, rel_path))
             cur = self.conn.execute(
                 "INSERT INTO tracks(root_id, rel_path, content_hash, size_bytes, duration_s, title, artist, license,"
-                " attribution, hints, indexed_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                " attribution, indexed_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (
                     root_id, rel_path, content_hash, size_bytes, duration_s,
                     meta.get("title") or Path(rel_path).stem, meta.get("artist", ""), meta.get("license", ""),
-                    meta.get("attribution", ""), json.dumps(meta.get("hints", [])), _now(),
+                    meta.get("attribution", ""), _now(),
                 ),
             )
             track_id = int(cur.lastrowid)
@@ -295,13 +293,13 @@ class LibraryStore:
     def tracks(self) -> list[Track]:
         rows = self.conn.execute(
             "SELECT t.id, r.given, r.rel_to_db, t.rel_path, t.duration_s, t.title, t.artist, t.license,"
-            " t.attribution, t.hints, t.content_hash FROM tracks t JOIN roots r ON r.id=t.root_id ORDER BY t.id"
+            " t.attribution, t.content_hash FROM tracks t JOIN roots r ON r.id=t.root_id ORDER BY t.id"
         ).fetchall()
         return [
             Track(
                 id=r[0], path=os.path.join(r[1], r[3]), abs_path=(self.db_dir / r[2] / r[3]).resolve(),
-                duration_s=r[4], title=r[5], artist=r[6], license=r[7], attribution=r[8], hints=json.loads(r[9]),
-                content_hash=r[10], name=r[3],
+                duration_s=r[4], title=r[5], artist=r[6], license=r[7], attribution=r[8],
+                content_hash=r[9], name=r[3],
             )
             for r in rows
         ]

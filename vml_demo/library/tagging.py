@@ -12,7 +12,12 @@ from .windows import concat_frames
 
 def tag_file(path: str | Path, top: int = 10) -> dict:
     duration_s, blocks = decode_track(Path(path))
-    out = {"path": str(path), "duration_s": round(duration_s, 2), "vocabularies": {}}
+    return {"path": str(path), **tag_audio(duration_s, blocks, top)}
+
+
+def tag_audio(duration_s: float, blocks: list[tuple[float, np.ndarray]], top: int = 10) -> dict:
+    """Top tags per vocabulary of decoded audio (16 kHz blocks, as `decode_track` gives them)."""
+    out = {"duration_s": round(duration_s, 2), "vocabularies": {}}
     for enc in music_encoders():
         frames = concat_frames([(offset, enc.analyze(samples)) for offset, samples in blocks])
         mean = frames.scores.mean(axis=0)

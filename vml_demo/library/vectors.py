@@ -52,10 +52,6 @@ class VectorIndex:
         q = l2_normalize(np.atleast_2d(np.asarray(queries, np.float32)))
         return self.index.search(q, min(max(k, 1), max(len(self), 1)))
 
-    def vectors(self) -> tuple[np.ndarray, np.ndarray]:
-        ids = _faiss().vector_to_array(self.index.id_map).astype(np.int64)
-        return ids, np.stack([self.index.reconstruct(int(i)) for i in ids]) if len(ids) else np.zeros((0, self.dim))
-
     def save(self, path: Path, header: dict) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         faiss = _faiss()

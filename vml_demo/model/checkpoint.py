@@ -1,4 +1,4 @@
-"""Model configs (YAML with overrides) and checkpoint folders.
+"""Checkpoint folders: saving and loading trained models (configs and the model factory: factory.py).
 
 A checkpoint folder holds checkpoint.pt (weights, config, meta), config.yaml (the same config, for people)
 and model_card.md; resumable training adds train_state.pt. Folders are written to a temporary sibling and
@@ -6,7 +6,6 @@ renamed into place, so a crash never leaves a half-written checkpoint under the 
 """
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import logging
 import shutil
@@ -19,80 +18,16 @@ import torch
 import yaml
 
 from ..errors import WeightsUnavailableError
+from .factory import create_model
 
 log = logging.getLogger(__name__)
 
-CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
 FORMAT_VERSION = 1
 WEIGHTS_FILE, CONFIG_FILE, CARD_FILE, TRAIN_STATE_FILE = "checkpoint.pt", "config.yaml", "model_card.md", "train_state.pt"
 
 
 class CheckpointMismatchError(WeightsUnavailableError):
     """The checkpoint exists but was trained on other features than the active encoders produce."""
-
-
-# --- configs ---------------------------------------------------------------------------------------
-def merge_config(base: dict, overrides: dict | None) -> dict:
-    """Deep-merge overrides into a copy of base. Keys may be nested dicts or dotted ("model.fusion")."""
-    merged = copy.deepcopy(base)
-    for key, value in (overrides or {}).items():
-        path = key.split(".")
-        node = merged
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
-        if isinstance(value, dict) and isinstance(node.get(path[-1]), dict):
-            node[path[-1]] = merge_config(node[path[-1]], value)
-        else:
-            node[path[-1]] = copy.deepcopy(value)
-    return merged
-
-
-def unknown_keys(base: dict, overrides: dict, prefix: str = "") -> list[tuple[str, list[str]]]:
-    """(dotted key, the valid keys at that level) for each override key `base` does not have."""
-    bad = []
-    for key, value in overrides.items():
-        head, _, rest = key.partition(".")
-        here = f"{prefix}{head}"
-        if not isinstance(base, dict) or head not in base:
-            bad.append((here, sorted(f"{prefix}{k}" for k in base) if isinstance(base, dict) else []))
-            continue
-        child = {rest: value} if rest else value
-        if isinstance(child, dict) and isinstance(base[head], dict):
-            bad += unknown_keys(base[head], child, f"{here}.")
-    return bad
-
-
-def load_config(name_or_path: str | Path = "viml_default", overrides: dict | None = None) -> dict:
-    """A shipped config by name (viml_default, music_text_default) or a YAML path, with overrides merged.
-
-    The shipped default of the same model kind is merged underneath, so a partial YAML still gets
-    every key.
-    """
-    path = Path(name_or_path)
-    if not path.suffix:
-        path = CONFIGS_DIR / f"{name_or_path}.yaml"
-    if not path.is_file():
-        shipped = ", ".join(sorted(p.stem for p in CONFIGS_DIR.glob("*.yaml")))
-        raise FileNotFoundError(f"no model config at {path} (shipped configs: {shipped})")
-    loaded = yaml.safe_load(path.read_text()) or {}
-    kind = loaded.get("model", {}).get("kind", "viml")
-    default_path = CONFIGS_DIR / f"{kind}_default.yaml"
-    base = yaml.safe_load(default_path.read_text()) if default_path.is_file() and default_path != path else {}
-    return merge_config(merge_config(base, loaded), overrides)
-
-
-def build_model(config: dict, seed: int | None = None) -> torch.nn.Module:
-    """The model class named by config["model"]["kind"]; `seed` makes the initial weights reproducible."""
-    from .music_text import MusicTextModel
-    from .viml import VimlModel
-
-    classes = {"viml": VimlModel, "music_text": MusicTextModel}
-    kind = config.get("model", {}).get("kind")
-    if kind not in classes:
-        raise ValueError(f"unknown model kind {kind!r} (known: {', '.join(classes)})")
-    if seed is not None:
-        torch.manual_seed(seed)
-    return classes[kind](config)
 
 
 # --- feature compatibility -------------------------------------------------------------------------
@@ -206,7 +141,7 @@ def load_checkpoint(directory: str | Path, expect: dict | None = None, map_locat
     config = payload["config"]
     check_features(config, expect, source=f"checkpoint {directory.name}")
     try:
-        model = build_model(config)
+        model = create_model(config)
     except (ValueError, KeyError) as err:
         raise CheckpointMismatchError(f"checkpoint {directory.name} has an unusable config ({err})") from err
     try:

@@ -19,7 +19,7 @@ from .viml import _required_dim
 
 
 class MusicTextModel(nn.Module):
-    """MusicTextModel(config): config is the dict from checkpoint.load_config("music_text_default", ...)."""
+    """MusicTextModel(config): config is the dict from factory.load_config("music_text_default", ...)."""
 
     kind = "music_text"
 

@@ -1,7 +1,6 @@
 """Run a trained music tower over library windows, each in the same +-10 s context it was trained with."""
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +9,7 @@ import torch
 from ..errors import WeightsUnavailableError
 from ..library.features import WindowTable, feature_columns
 from ..library.windows import context_rows
+from ..media.hashing import file_sha256
 from .checkpoint import CheckpointMismatchError, load_checkpoint
 
 BATCH = 512
@@ -56,7 +56,7 @@ class MusicTower:
         spec = [tuple(s) for s in config["features"].get("feature_spec") or []]
         kinds = tuple(config["features"].get("input_kinds") or ("emb", "scores"))
         self.columns = feature_columns(spec, kinds) if spec else None
-        digest = hashlib.sha256((source / "checkpoint.pt").read_bytes()).hexdigest()[:12]
+        digest = file_sha256(source / "checkpoint.pt", 12)
         self.fingerprint = digest
         f = config["features"]
         self.summary = f"{f.get('music_encoder')} -> {f.get('text_encoder')} {f.get('text_dim')}-d, sha {digest}"
@@ -69,11 +69,6 @@ class MusicTower:
 
     def embed_windows(self, table: WindowTable) -> np.ndarray:
         return self._embed_sequences(self._inputs(table.features), table_sequences(table))
-
-    def embed_feature_rows(self, features: np.ndarray) -> np.ndarray:
-        """Windows of one clip, in order: each with its in-clip context."""
-        rows = slice(0, len(features))
-        return self._embed_sequences(self._inputs(features), [context_rows(rows, r) for r in range(len(features))])
 
 
 def load_music_tower(checkpoint: Path, text_encoder_name: str, table: WindowTable | None = None) -> MusicTower:

@@ -40,7 +40,7 @@ def _required_dim(config: dict, key: str) -> int:
 
 
 class VimlModel(nn.Module):
-    """VimlModel(config): config is the dict from checkpoint.load_config("viml_default", ...)."""
+    """VimlModel(config): config is the dict from factory.load_config("viml_default", ...)."""
 
     kind = "viml"
 

@@ -1,4 +1,4 @@
-"""The search facade used by the CLI and the app: one object per library, loaded once, queried many times.
+"""The search engine of one library (what `api.load_library` returns builds on): loaded once, queried many times.
 
     engine = SearchEngine("assets/index")
     response = engine.search(text="calm acoustic guitar", video="clip.mp4", video_weight=0.5, k=5)
@@ -79,12 +79,9 @@ class SearchEngine:
             "text_encoder": self.profile.text_encoder,
             "video_encoder": self.profile.video_encoder,
             "music_space": self.space.describe(),
-            "video_model": self._video_path_name(),
+            "video_model": self.viml_note,
             "notes": list(self.profile.reasons) + list(self.space.notes),
         }
-
-    def _video_path_name(self) -> str:
-        return self.viml_note
 
     # -- search -----------------------------------------------------------------------------
     def search(

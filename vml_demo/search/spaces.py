@@ -19,7 +19,7 @@ from .. import config
 from ..encoders.base import TextEncoder, l2_normalize
 from ..errors import VmlError, WeightsUnavailableError
 from ..library.features import WindowTable
-from ..textsynth.terms import distinctive_weights, term_matrix_from_scores, window_term_matrix
+from ..textsynth.terms import distinctive_weights, window_term_matrix
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +83,6 @@ class TagBridgeSpace(MusicSpace):
         _, scores = window_term_matrix(table)
         return self.embed_term_scores(scores)
 
-    def embed_tagger_outputs(self, scores, labels, vocabularies) -> np.ndarray:
-        _, term_scores = term_matrix_from_scores(scores, labels, vocabularies)
-        return self.embed_term_scores(term_scores)
-
 
 class TrainedSpace(MusicSpace):
     """The MuLan-style music tower from a checkpoint folder."""
@@ -104,10 +100,6 @@ class TrainedSpace(MusicSpace):
 
     def window_embeddings(self, table: WindowTable) -> np.ndarray:
         return self.tower.embed_windows(table)
-
-    def embed_features(self, features: np.ndarray) -> np.ndarray:
-        """Windows of one new clip [W, F] -> [W, D]."""
-        return self.tower.embed_feature_rows(features)
 
 
 def choose_space(kind: str, table: WindowTable | None, text_encoder: TextEncoder) -> MusicSpace:

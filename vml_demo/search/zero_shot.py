@@ -2,15 +2,12 @@
 music-text space. Works with the trained tower or, without training, the tag bridge."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from ..encoders.base import l2_normalize
 from ..errors import QueryError
 from ..library.features import WindowTable, table_from_analysis
-from ..settings import get_settings
-from .spaces import MusicSpace, choose_space
+from .spaces import MusicSpace
 
 MAX_LABELS = 500
 
@@ -31,31 +28,17 @@ def score_labels(space: MusicSpace, clip_vec: np.ndarray, labels: list[str]) -> 
     return [{"label": labels[i], "score": round(float(sims[i]), 4)} for i in order]
 
 
-def analyze_file(path: str | Path) -> WindowTable:
+def analyze_audio(duration_s: float, blocks: list[tuple[float, np.ndarray]]) -> WindowTable:
+    """The library's window table for one decoded clip (16 kHz blocks, as `decode_track` gives them)."""
     from ..encoders.profiles import music_encoders
-    from ..library.indexer import analyze_track, decode_track
+    from ..library.indexer import analyze_track
 
     encoders = music_encoders()
-    duration_s, blocks = decode_track(Path(path))
     spans, vectors = analyze_track(blocks, duration_s, encoders)
     return table_from_analysis(spans, vectors, encoders)
 
 
-def zero_shot_tag_file(path: str | Path, labels: list[str], checkpoint: str | None = None,
-                       library_db: str | Path | None = None) -> list[dict]:
-    """Labels sorted by cosine similarity to the clip. The tag bridge uses the bundled library's term
-    statistics when that index exists, so its weights mean the same as in search."""
-    from ..encoders.profiles import active_profile
-    from ..encoders.text import load_text_encoder
-    from ..library.features import load_window_table
-    from ..library.store import LibraryStore
-    from ..errors import LibraryError
-
-    table = analyze_file(path)
-    text_encoder = load_text_encoder(active_profile().text_encoder)
-    try:
-        library_table = load_window_table(LibraryStore(library_db or get_settings().db_dir))
-    except LibraryError:
-        library_table = None
-    space = choose_space(checkpoint or get_settings().space, library_table, text_encoder)
+def zero_shot_tag(space: MusicSpace, table: WindowTable, labels: list[str]) -> list[dict]:
+    """Labels sorted by cosine similarity to the clip in `space`: the loaded library's space, so a tag
+    bridge weighs terms with the same library statistics as search does."""
     return score_labels(space, clip_embedding(space, table), labels)

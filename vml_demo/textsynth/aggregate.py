@@ -42,13 +42,6 @@ class TagSet:
     def __len__(self) -> int:
         return len(self.terms())
 
-    def to_dict(self) -> dict[str, list[dict[str, float | str]]]:
-        return {cat: [{"term": t, "score": round(float(s), 4)} for t, s in self.category(cat)] for cat in CATEGORIES}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Sequence[Mapping]]) -> "TagSet":
-        return cls(**{cat: tuple((str(d["term"]), float(d["score"])) for d in data.get(cat, ())) for cat in CATEGORIES})
-
     @classmethod
     def from_terms(cls, terms: Iterable[str], vocabulary: Vocabulary | None = None, score: float = 1.0) -> "TagSet":
         """Group plain term names by category (order kept), each with the same score."""

@@ -6,7 +6,8 @@ vocabularies feed it: "mtt" and "msd" (musicnn's 50 MagnaTagATune / Million Song
 
 Text matching normalises case, hyphens and plurals, prefers the longest surface form, and knows negation:
 "no vocals", "without drums or bass", "not sad", "doesn't sound sad" and "vocal-free" deny their terms, and the
-word "instrumental" denies "vocals". Search reuses it to parse queries and to explain matches.
+word "instrumental" denies "vocals" (negation scopes: negation.py). Search reuses it to parse queries and to
+explain matches.
 """
 from __future__ import annotations
 
@@ -21,21 +22,12 @@ import numpy as np
 
 from vml_demo.config import DATA_DIR
 
+from .negation import PUNCTUATION, negated_spans
+
 VOCABULARY_PATH = DATA_DIR / "music_vocabulary.json"
 CATEGORIES = ("genre", "mood", "instrument", "tempo")
 TAGGER_VOCABULARIES = ("mtt", "msd", "audioset")
 
-# Negation cues open a scope; the scope reaches the first term within two intervening words ("not too sad"),
-# then continues only through coordinated terms of the same category ("without drums or bass").
-_NEGATION_CUES = {"no", "not", "without", "never", "neither", "nor", "none", "nothing", "lacking", "minus", "except",
-                  "excluding", "exclude", "avoid", "avoiding", "zero"}
-_NEGATION_CUE_PAIRS = {("instead", "of"), ("rather", "than"), ("free", "of")}
-_NEGATION_SUFFIXES = {"free"}  # "vocal-free" -> "vocal free"
-_COORDINATION = {"and", "or", "nor", "a", "an", "the", "any"}
-_SCOPE_BREAKERS = {"but", "with", "featuring", "just", "only", "yet", "though", "although", "while", "instead",
-                   "plus"}
-_MAX_GAP = 2
-_PUNCTUATION = set(".,;:!?()[]\"")
 # Words ending in "s" that are not plurals (or whose singular would collide with another word).
 _NOT_PLURAL = {"blues", "news", "series", "always", "has", "was", "its", "does", "yes", "perhaps"}
 _TOKEN_RE = re.compile(r"[a-z0-9]+(?:[&'][a-z0-9]+)*|[.,;:!?()\[\]\"]")
@@ -69,7 +61,7 @@ def tokenize(text: str) -> list[tuple[str, int, int]]:
 
 
 def normalize_phrase(text: str) -> tuple[str, ...]:
-    return tuple(t for t, _, _ in tokenize(text) if t not in _PUNCTUATION)
+    return tuple(t for t, _, _ in tokenize(text) if t not in PUNCTUATION)
 
 
 @dataclass(frozen=True)
@@ -199,9 +191,6 @@ class Vocabulary:
     def top_k(self, category: str) -> int:
         return int(self._data["categories"][category]["top_k"])
 
-    def source_labels(self, term: str, vocabulary_name: str) -> list[tuple[str, float]]:
-        return list(self.term(term).sources.get(vocabulary_name, ()))
-
     # ----- tagger scores -> term scores ------------------------------------------------------------------
     def mapped_labels(self, vocabulary_name: str) -> set[str]:
         """Labels of a tagger vocabulary that feed some term (AudioSet: mids)."""
@@ -289,7 +278,7 @@ class Vocabulary:
         tokens = tokenize(text)
         words = [t for t, _, _ in tokens]
         found = self._scan(words)
-        in_scope = _negated_spans(words, [(s, e, self._terms[t].category) for s, e, t, _ in found])
+        in_scope = negated_spans(words, [(s, e, self._terms[t].category) for s, e, t, _ in found])
         mentions = []
         for (s, e, term, denies), negated in zip(found, in_scope):
             start, end = tokens[s][1], tokens[e - 1][2]
@@ -319,7 +308,7 @@ class Vocabulary:
         for hit in hits:
             spans.setdefault(hit, (category, False))
         order = sorted(spans)
-        in_scope = _negated_spans(words, [(s, e, spans[(s, e)][0]) for s, e in order])
+        in_scope = negated_spans(words, [(s, e, spans[(s, e)][0]) for s, e in order])
         return any(not (negated != spans[span][1]) for span, negated in zip(order, in_scope) if span in hits)
 
 
@@ -328,41 +317,6 @@ def _parse_source(item) -> tuple[str, float]:
         return item, 1.0
     label, weight = item
     return str(label), float(weight)
-
-
-def _negated_spans(words: list[str], spans: list[tuple[int, int, str]]) -> list[bool]:
-    """For term spans (token start, end, category) in order, whether each falls in a negation scope."""
-    negated = [False] * len(spans)
-    for k, (start, end, category) in enumerate(spans):
-        if end < len(words) and words[end] in _NEGATION_SUFFIXES:
-            negated[k] = True
-            continue
-        # Walk back over coordinated terms of the same category to the first term of a chain.
-        j, first = k, start
-        while j > 0:
-            prev_start, prev_end, prev_cat = spans[j - 1]
-            between = words[prev_end:first]
-            if prev_cat != category or any(w not in _COORDINATION for w in between):
-                break
-            if negated[j - 1]:
-                negated[k] = True
-                break
-            j, first = j - 1, prev_start
-        if negated[k]:
-            continue
-        # Look for a cue right before the chain's first term, at most _MAX_GAP other words away.
-        gap = 0
-        p = first - 1
-        while p >= 0 and gap <= _MAX_GAP:
-            word = words[p]
-            if word in _NEGATION_CUES or (p > 0 and (words[p - 1], word) in _NEGATION_CUE_PAIRS):
-                negated[k] = True
-                break
-            if word in _PUNCTUATION or word in _SCOPE_BREAKERS or any(s <= p < e for s, e, _ in spans):
-                break
-            gap += 1
-            p -= 1
-    return negated
 
 
 @lru_cache(maxsize=1)

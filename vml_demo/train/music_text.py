@@ -87,7 +87,7 @@ def train_music_text(db_dirs: list[str | Path], out_dir: str | Path, *, text_enc
                      progress: bool = True):
     """Train the tower on every library index in `db_dirs`; writes out_dir/{best,last} and returns TrainResult."""
     from ..encoders.text import load_text_encoder
-    from ..model.checkpoint import build_model, load_config
+    from ..model.factory import create_model, load_config
     from ..model.training import train_contrastive
 
     tables = []
@@ -114,7 +114,7 @@ def train_music_text(db_dirs: list[str | Path], out_dir: str | Path, *, text_enc
         "feature_spec": [list(s) for s in spec], "input_kinds": list(input_kinds),
     })
     cfg["train"]["progress"] = progress
-    model = build_model(cfg, seed=seed)
+    model = create_model(cfg, seed=seed)
     n_tracks = len(set(examples.track_keys))
     card = {
         "data": f"{len(examples.features)} windows (with +-10 s context) of {n_tracks} tracks from "

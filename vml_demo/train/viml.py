@@ -9,7 +9,6 @@ trained on. Features are cached per video file (keyed by content hash and encode
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import MediaError, VmlError
+from ..media.hashing import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def find_videos(folder: Path) -> list[Path]:
 
 
 def _cache_key(path: Path, video_encoder: str) -> str:
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    digest = file_sha256(path, 16)
     return f"{path.stem}-{digest}-{video_encoder}"
 
 
@@ -140,7 +140,7 @@ def train_viml(folder: str | Path, out_dir: str | Path, *, video_encoder: str = 
                resume: bool = False, cache_dir: str | Path | None = None, progress: bool = True,
                allow_random_clip: bool = False):
     from ..encoders.text import load_text_encoder
-    from ..model.checkpoint import build_model, load_config
+    from ..model.factory import create_model, load_config
     from ..model.training import train_contrastive
 
     cfg = load_config("viml_default", overrides)
@@ -160,7 +160,7 @@ def train_viml(folder: str | Path, out_dir: str | Path, *, video_encoder: str = 
         "music_encoder": "musicnn_mtt+musicnn_msd+yamnet",
     })
     cfg["train"]["progress"] = progress
-    model = build_model(cfg, seed=seed)
+    model = create_model(cfg, seed=seed)
     if cfg["model"].get("empty_text", "empty_string") == "empty_string":
         model.set_empty_text(text_encoder.encode([""])[0])
     card = {
