@@ -19,9 +19,8 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
-from vml_demo.evaluation.testset import CATEGORIES, SPLITS, clip_values, judge  # noqa: E402
+from vml_demo.evaluation.testset import CATEGORIES, SPLITS, clip_values, judge
 
 FOLDER = REPO / "data" / "testset"
 # Accompaniment voices a listener would take for a vocabulary instrument (GM names in `instruments`).

@@ -33,12 +33,12 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fetch_debian_music import COPY_EXT, MODULE_EXT, apt_sizes, download, probe_seconds, resolve, sha256  # noqa: E402
+# A sibling script: `python scripts/make_realset.py` puts scripts/ on sys.path.
+from fetch_debian_music import COPY_EXT, MODULE_EXT, apt_sizes, download, probe_seconds, resolve, sha256
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "data" / "realset"
-CATALOG = Path("/work/shared/media/debian_music_catalog.csv")
+CATALOG = REPO / "data" / "debian_train" / "catalog.csv"  # a copy of the shared Debian music catalog
 SEED = 9                       # issue 9; the same seed picks tracks and the split
 CAP_PER_PACKAGE = 6            # the pool is small (25 packages): 6 keeps any package under ~6% of the clips
 EXCERPT_S, OFFSET_FRAC, MIN_TRACK_S = 20.0, 0.30, 25.0

@@ -1,5 +1,6 @@
 """data/realset/ is consistent: files, package split, leak-free, queries derived from the source."""
 import importlib.util
+import sys
 import json
 import re
 from pathlib import Path
@@ -11,6 +12,9 @@ SET = REPO / "data" / "realset"
 
 
 def _script():
+    # Run as a script, make_realset.py finds its sibling fetch_debian_music.py on sys.path[0]; do the same here.
+    if str(REPO / "scripts") not in sys.path:
+        sys.path.insert(0, str(REPO / "scripts"))
     spec = importlib.util.spec_from_file_location("make_realset", REPO / "scripts" / "make_realset.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
