@@ -59,6 +59,8 @@ class Ranker:
         # run in track order: `_order` gathers them so (None when the rows already are in that order).
         starts = np.array([slices[int(t)].start for t in self.track_ids], np.int64)
         lengths = np.array([slices[int(t)].stop - slices[int(t)].start for t in self.track_ids], np.int64)
+        self._starts, self._lengths = starts, lengths
+        self._by_id = np.argsort(self.track_ids)  # track id -> position, via searchsorted
         self._seg_starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64) if len(lengths) else starts
         in_order = bool(np.array_equal(starts, self._seg_starts)) and int(lengths.sum()) == len(window_emb)
         self._order = None if in_order else np.concatenate(
@@ -120,16 +122,17 @@ class Ranker:
     def _rank_two_stage(self, query_vec, k, neg_vecs, baseline) -> list[RankedTrack]:
         n = self.candidate_tracks * (NEGATION_CANDIDATE_FACTOR if neg_vecs is not None else 1)
         _, found = self.track_index.search(query_vec, min(len(self.track_ids), max(n, k)))
-        tids = [int(t) for t in found[0] if t >= 0]
-        rows = np.concatenate([np.arange(self.slices[t].start, self.slices[t].stop) for t in tids])
-        lengths = np.array([self.slices[t].stop - self.slices[t].start for t in tids])
+        found = found[0][found[0] >= 0]
+        pos = self._by_id[np.searchsorted(self.track_ids[self._by_id], found)]
+        starts, lengths = self._starts[pos], self._lengths[pos]
         seg_starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        rows = np.arange(int(lengths.sum())) + np.repeat(starts - seg_starts, lengths)  # the candidates' windows
         s = self._window_scores(rows, query_vec, neg_vecs, baseline)
         best = np.maximum.reduceat(s, seg_starts)
         out = []
         for i in _top(best, k):
             seg = s[seg_starts[i]:seg_starts[i] + lengths[i]]
-            out.append(RankedTrack(tids[i], float(best[i]), int(rows[seg_starts[i] + int(np.argmax(seg))])))
+            out.append(RankedTrack(int(found[i]), float(best[i]), int(rows[seg_starts[i] + int(np.argmax(seg))])))
         return out
 
 
