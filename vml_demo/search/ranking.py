@@ -3,9 +3,11 @@
 A track's score is its best window's (which also gives the offset where the music fits best), where a
 window scores `window . query` minus the negation penalty. Up to EXACT_MAX_WINDOWS windows every window
 of every track is scored (one matrix product). Above it ranking is two-stage: faiss over one vector per
-track (the mean of its windows) picks candidate tracks, and every window of the candidates is scored with
-the same formula. Both limits come from benchmarks/ranking_recall.py (exact-ranking latency by library
-size; two-stage recall@10 against exact scoring at 100k simulated tracks).
+run of STAGE1_CHUNK consecutive windows of a track (their mean) picks candidate tracks, and every window
+of the candidates is scored with the same formula. One mean per whole track was too coarse for a
+best-window score: at 100k simulated tracks even 5000 candidates missed 2% of the exact top 10. Both
+limits come from benchmarks/ranking_recall.py (exact-ranking latency by library size; two-stage
+recall@10 against exact scoring at 100k simulated tracks).
 """
 from __future__ import annotations
 
@@ -16,12 +18,12 @@ import numpy as np
 from ..encoders.base import l2_normalize
 
 NEGATION_WEIGHT = 1.0  # penalty per unit of cosine above the library's mean for a negated phrase
-# Exact scoring of 1M 384-d windows took ~60 ms of one core in benchmarks/ranking_recall.py: still
-# interactive, so everything up to there is exact (the bundled library has ~4k windows).
-EXACT_MAX_WINDOWS = 1_000_000
-# Two-stage: candidate tracks kept by stage 1. 1000 gave recall@10 >= 0.99 against exact scoring at 100k
-# simulated tracks (with and without negations) in benchmarks/ranking_recall.py; 50 gave ~0.6.
-CANDIDATE_TRACKS = 1000
+# benchmarks/ranking_recall.py (2-core machine shared with other jobs): exact ranking took 45 ms of CPU at
+# 200k 384-d windows, 133 ms at 500k and 286 ms at 1M; past 500k two-stage is cheaper. The bundled library
+# has a few thousand windows.
+EXACT_MAX_WINDOWS = 500_000
+STAGE1_CHUNK = 4  # windows per stage-1 vector
+CANDIDATE_TRACKS = 1000  # stage-1 hits kept (chunks; their tracks are the candidates); see benchmarks/ranking_recall.py
 # Negations lower scores after stage 1 picked by the positive score alone, so keep more candidates then.
 NEGATION_CANDIDATE_FACTOR = 2
 
@@ -43,7 +45,7 @@ class Ranker:
     """
 
     def __init__(self, window_emb: np.ndarray, track_ids: np.ndarray, slices: dict[int, slice],
-                 track_index=None, neg_emb: np.ndarray | None = None,
+                 neg_emb: np.ndarray | None = None,
                  exact_max_windows: int = EXACT_MAX_WINDOWS, candidate_tracks: int = CANDIDATE_TRACKS):
         self.window_emb = window_emb
         self.neg_emb = window_emb if neg_emb is None else neg_emb
@@ -60,39 +62,38 @@ class Ranker:
         starts = np.array([slices[int(t)].start for t in self.track_ids], np.int64)
         lengths = np.array([slices[int(t)].stop - slices[int(t)].start for t in self.track_ids], np.int64)
         self._starts, self._lengths = starts, lengths
-        self._by_id = np.argsort(self.track_ids)  # track id -> position, via searchsorted
         self._seg_starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64) if len(lengths) else starts
         in_order = bool(np.array_equal(starts, self._seg_starts)) and int(lengths.sum()) == len(window_emb)
         self._order = None if in_order else np.concatenate(
             [np.arange(slices[int(t)].start, slices[int(t)].stop) for t in self.track_ids]) if len(lengths) else None
-        self._track_index = track_index
+        self._stage1 = None
 
     def _track_means(self, emb: np.ndarray) -> np.ndarray:
         if not len(self.track_ids):
             return np.zeros((0, emb.shape[1] if emb.ndim == 2 else 0), np.float32)
         return l2_normalize(np.stack([emb[self.slices[int(t)]].mean(axis=0) for t in self.track_ids]))
 
-    @property
-    def track_index(self):
-        """faiss over the track vectors (stage 1), built on first use: exact ranking never needs it."""
-        if self._track_index is None:
+    def stage1(self):
+        """(faiss over chunk vectors, track position of each chunk), built on first use (exact never needs it)."""
+        if self._stage1 is None:
             from ..library.vectors import VectorIndex
 
-            self._track_index = VectorIndex(self.track_ids, self.track_vecs)
-        return self._track_index
+            n_chunks = -(-self._lengths // STAGE1_CHUNK)
+            chunk_track = np.repeat(np.arange(len(self.track_ids)), n_chunks)
+            offset = np.arange(int(n_chunks.sum())) - np.repeat(np.cumsum(n_chunks) - n_chunks, n_chunks)
+            chunk_rows = self._seg_starts[chunk_track] + STAGE1_CHUNK * offset  # in track order
+            ordered = self.window_emb if self._order is None else self.window_emb[self._order]
+            vectors = np.add.reduceat(ordered, chunk_rows, axis=0)  # sums; VectorIndex normalises them
+            self._stage1 = (VectorIndex(np.arange(len(chunk_track), dtype=np.int64), vectors), chunk_track)
+        return self._stage1
 
     def _window_scores(self, rows, query_vec: np.ndarray, neg_vecs: np.ndarray | None,
                        baseline: np.ndarray | None) -> np.ndarray:
         """The one scoring formula, for any set of rows (all of them or the candidates')."""
-        if neg_vecs is None:
-            return self.window_emb[rows] @ query_vec
-        if self.neg_emb is self.window_emb:  # one pass over the windows for the query and the negations
-            both = self.window_emb[rows] @ np.vstack([query_vec, neg_vecs]).T
-            s, neg = both[:, 0], both[:, 1:]
-        else:
-            s, neg = self.window_emb[rows] @ query_vec, self.neg_emb[rows] @ neg_vecs.T
-        # how much more a window resembles what was negated than the library average does
-        return s - NEGATION_WEIGHT * np.clip(neg - baseline, 0.0, None).max(axis=1)
+        s = self.window_emb[rows] @ query_vec
+        if neg_vecs is not None:  # how much more a window resembles what was negated than the library average does
+            s = s - NEGATION_WEIGHT * np.clip(self.neg_emb[rows] @ neg_vecs.T - baseline, 0.0, None).max(axis=1)
+        return s
 
     def rank(self, query_vec: np.ndarray, k: int, neg_vecs: np.ndarray | None = None,
              exact: bool | None = None) -> list[RankedTrack]:
@@ -120,10 +121,12 @@ class Ranker:
         return out
 
     def _rank_two_stage(self, query_vec, k, neg_vecs, baseline) -> list[RankedTrack]:
+        index, chunk_track = self.stage1()
         n = self.candidate_tracks * (NEGATION_CANDIDATE_FACTOR if neg_vecs is not None else 1)
-        _, found = self.track_index.search(query_vec, min(len(self.track_ids), max(n, k)))
-        found = found[0][found[0] >= 0]
-        pos = self._by_id[np.searchsorted(self.track_ids[self._by_id], found)]
+        _, found = index.search(query_vec, max(n, k))
+        hits = chunk_track[found[0][found[0] >= 0]]
+        _, first = np.unique(hits, return_index=True)
+        pos = hits[np.sort(first)]  # candidate tracks, best chunk first
         starts, lengths = self._starts[pos], self._lengths[pos]
         seg_starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
         rows = np.arange(int(lengths.sum())) + np.repeat(starts - seg_starts, lengths)  # the candidates' windows
@@ -132,7 +135,8 @@ class Ranker:
         out = []
         for i in _top(best, k):
             seg = s[seg_starts[i]:seg_starts[i] + lengths[i]]
-            out.append(RankedTrack(int(found[i]), float(best[i]), int(rows[seg_starts[i] + int(np.argmax(seg))])))
+            out.append(RankedTrack(int(self.track_ids[pos[i]]), float(best[i]),
+                                   int(rows[seg_starts[i] + int(np.argmax(seg))])))
         return out
 
 
