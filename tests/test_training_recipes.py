@@ -89,6 +89,14 @@ def test_viml_train_and_evaluate_cli(tmp_path, small_library, monkeypatch):
     response = engine.search(text="calm", video=videos / "clip0.mp4", k=3)
     assert response.route == "viml" and len(response.results) == 3
     assert response.to_json()["route"] == "viml" and "video_features" in response.timings
+    # On the learned path the video-text weight blends scores (viml_path.blend_weights) and negations apply.
+    def scores(**kw):
+        return {r.track_id: r.score for r in engine.search(video=videos / "clip0.mp4", k=100, **kw).results}
+
+    assert scores(text="calm", video_weight=0.2) != pytest.approx(scores(text="calm", video_weight=0.9))
+    plain, negated = scores(text="calm"), scores(text="calm, no drums")
+    assert all(negated[t] <= plain[t] + 1e-6 for t in plain) and negated != pytest.approx(plain)
+    assert "ViML video+text" in engine.search(text="calm", video=videos / "clip0.mp4", k=1).score_blend
     monkeypatch.setenv("VML_VIML_CHECKPOINT", str(tmp_path / "nowhere"))
     fallback = SearchEngine(small_library, space="bridge")
     assert fallback.search(video=videos / "clip0.mp4", k=2).route == "zero-shot-video"
