@@ -110,9 +110,7 @@ class SearchEngine:
         path, description = "text", ""
 
         t0 = time.perf_counter()
-        # "no vocals" alone still asks for music: embed a neutral phrase and let the penalty do the work.
-        positive = query.positive or ("music" if query.negated_phrases else "")
-        text_vec = self.space.embed_text([positive])[0] if positive else None
+        text_vec, neg_vecs = self.space.embed_query(query)
         timings["text_encoding"] = time.perf_counter() - t0
         if video is not None and video_weight > 0.0 and self.viml is not None:
             # The learned path: ViML's own fusion decides how video and text combine; the weight's ends
@@ -147,7 +145,6 @@ class SearchEngine:
 
         report(0.9, "ranking the library")
         t1 = time.perf_counter()
-        neg_vecs = self.space.embed_text(query.negated_phrases) if query.negated_phrases else None
         results = self._rank(fused, neg_vecs, k, query)
         timings["search"] = time.perf_counter() - t1
         report(1.0, "done")
