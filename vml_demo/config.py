@@ -5,10 +5,9 @@ VML_DEVICE          "cpu", "cuda" or "auto" (default auto: cuda when torch sees 
 VML_CLIP_WEIGHTS    path to an open_clip ViT-B/32 checkpoint (.pt/.bin/.safetensors)
 VML_ALLOW_DOWNLOAD  "1" lets CLIP weights be fetched from a hub when none are on disk (default off)
 VML_MAX_VIDEO_S     longest video accepted for a query, in seconds (default 600)
-VML_SPACE           music-text space for search and tagging: bridge (default: it measured better than the
-                    trained tower on the labelled test set, see checkpoints/music_text_minilm/model_card.md),
-                    trained (the shipped tower), auto (the tower when its checkpoint fits, else bridge), or a
-                    checkpoint folder
+VML_SPACE           music-text space for search and tagging: auto (default: the space with the higher dev mAP
+                    in the shipped checkpoint's metrics.json, the bridge while unmeasured), bridge, trained (the
+                    shipped tower), or a checkpoint folder
 VML_QUERY_THREADS   torch threads while answering queries (default 1: one query's small matrix products
                     lose more to thread hand-offs than they gain, and ffmpeg decodes on the other core)
 """
@@ -56,4 +55,4 @@ def query_threads() -> int:
 
 
 def default_space() -> str:
-    return env_str("VML_SPACE", "bridge")
+    return env_str("VML_SPACE", "auto")
