@@ -28,7 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
+from make_queries import render as render_queries  # scripts/ is on sys.path when run as a script
+from split_testset import choose_dev, with_split
+
 REPO = Path(__file__).resolve().parent.parent
+DEFAULT_SOURCE = REPO / "data" / "testset" / "queries_source.json"   # the hand-written queries
 MMA_LIB = Path("/usr/share/mma/lib")
 SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 SEED = 20230617
@@ -338,48 +342,6 @@ def mix_and_encode(acc_wav: Path, lead_wav: Path, ogg_out: Path, seconds: float,
                    input=pcm, check=True, capture_output=True)
 
 
-def make_queries(clips: list[dict], rng: random.Random) -> list[dict]:
-    """Plain-word queries; relevant = every clip whose labels match all the constraints."""
-    def match(labels: dict) -> list[str]:
-        return [c["id"] for c in clips if all(c[k] == v for k, v in labels.items())]
-
-    def phrase(labels: dict) -> str:
-        g, m, t, i = (labels.get(k) for k in ("genre", "mood", "tempo", "instrument"))
-        t = {"medium": "medium tempo"}.get(t, t)
-        words = " ".join(w for w in (m, t, g) if w) or ""
-        if i and words:
-            return f"{words} music with {'an' if i[0] in 'aeiou' else 'a'} {i}"
-        return f"{i} music" if i else f"{words} music"
-
-    queries, seen = [], set()
-
-    def add(kind: str, labels: dict) -> None:
-        key = tuple(sorted(labels.items()))
-        rel = match(labels)
-        if rel and key not in seen:
-            seen.add(key)
-            q = {"id": f"q{len(queries):03d}", "kind": kind, "text": phrase(labels), "labels": labels,
-                 "relevant": rel}
-            if "instrument" in labels:
-                # Clips where the instrument only accompanies: neither relevant nor a fair negative.
-                rest = {k: v for k, v in labels.items() if k != "instrument"}
-                q["also_sounding"] = [c["id"] for c in clips if c["id"] not in rel
-                                      and labels["instrument"] in c["instruments"]
-                                      and all(c[k] == v for k, v in rest.items())]
-            queries.append(q)
-
-    for cat, values in (("genre", GENRES), ("mood", MOODS), ("instrument", LEADS), ("tempo", TEMPO_BPM)):
-        for v in values:
-            add(cat, {cat: v})
-    # Combinations that exist in the set, sampled reproducibly.
-    for cats, n in ((("mood", "genre"), 15), (("genre", "instrument"), 10), (("mood", "tempo", "instrument"), 10),
-                    (("mood", "genre", "instrument"), 10), (("mood", "tempo", "genre"), 5)):
-        combos = sorted({tuple(c[k] for k in cats) for c in clips})
-        for combo in rng.sample(combos, min(n, len(combos))):
-            add("+".join(cats), dict(zip(cats, combo)))
-    return queries
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=REPO / "data" / "testset")
@@ -452,9 +414,14 @@ def main() -> int:
                       "soundfont": SOUNDFONT.name, "debian_versions": versions},
         "clips": clips,
     }
+    # The fixed dev/test split, then the hand-written queries with relevance computed from these labels.
+    labels = with_split(labels, choose_dev(clips))
     (out / "labels.json").write_text(json.dumps(labels, indent=1) + "\n")
-    queries = make_queries(clips, random.Random(args.seed + 1))
-    (out / "queries.json").write_text(json.dumps({"version": 1, "queries": queries}, indent=1) + "\n")
+    source = out / "queries_source.json"
+    if not source.exists():
+        shutil.copy(DEFAULT_SOURCE, source)
+    (out / "queries.json").write_text(render_queries(out))
+    queries = json.loads((out / "queries.json").read_text())["queries"]
     size = sum(p.stat().st_size for p in out.glob("ts_*.ogg"))
     print(f"{len(clips)} clips, {len(queries)} queries, {size / 1e6:.2f} MB audio -> {out}")
     for cat in labels["categories"]:

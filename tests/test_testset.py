@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import re
 import subprocess
@@ -47,17 +48,61 @@ def test_every_label_value_has_several_clips(ts):
         assert lo <= c.bpm <= hi
 
 
-def test_queries_relevant_sets_are_the_label_defined_sets(ts):
-    assert len(ts.queries) >= 30
-    kinds = Counter(q.kind for q in ts.queries)
-    for cat in CATEGORIES:
-        assert kinds[cat] == len(ts.values(cat))  # one query per label value
+def _script(name):
+    spec = importlib.util.spec_from_file_location(name, config.REPO_ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _plain(text, vocabulary):
+    """A query of the form "<one term> music" (one word or one label value)."""
+    m = re.fullmatch(r"(.+) music", text.lower().strip(" .!?"))
+    return bool(m) and (m.group(1) in vocabulary or re.fullmatch(r"[\w-]+", m.group(1)) is not None)
+
+
+def test_queries_json_is_up_to_date_with_its_hand_written_source(ts):
+    current = (ts.folder / "queries.json").read_text(encoding="utf-8")
+    assert current == _script("make_queries").render(ts.folder), "run python scripts/make_queries.py"
+
+
+def test_queries_are_many_varied_and_split_by_wording(ts):
+    queries = ts.queries
+    assert len(queries) >= 300
+    texts = [q.text.lower() for q in queries]
+    assert len(set(texts)) == len(texts)
+    vocabulary = {v for values in ts.categories.values() for v in values}
+    assert sum(_plain(t, vocabulary) for t in texts) <= 0.10 * len(queries)
+    assert _plain("jazz music", vocabulary) and _plain("hip hop music", vocabulary)
+    assert not _plain("electronic dance music", vocabulary)
+    groups = {}
+    for q in queries:
+        groups.setdefault((tuple(sorted(q.labels.items())), tuple(sorted(q.negated.items()))), []).append(q)
+    for key, members in groups.items():
+        assert len(members) >= 3, key
+        n_dev = sum(q.split == "dev" for q in members)
+        assert 1 <= n_dev <= len(members) - 1 and abs(n_dev - len(members) / 3) <= 1, key
+    singles = {(k, v) for (labels, negated) in groups if len(labels) == 1 and not negated for k, v in labels}
+    assert singles == {(cat, v) for cat in CATEGORIES for v in ts.values(cat)}  # every label value alone
+    assert sum(len(labels) >= 2 for labels, _ in groups) >= 40                   # and many combinations
+    assert sum(bool(q.negated) for q in queries) >= 30
+
+
+def test_query_relevance_is_computed_from_the_labels(ts):
+    make_queries = _script("make_queries")
     for q in ts.queries:
-        assert q.relevant, q.id
-        assert all(v in ts.values(k) for k, v in q.labels.items()), q.id
-        assert sorted(q.relevant) == sorted(ts.matching(q.labels)), q.id
-        assert not set(q.ignore) & set(q.relevant)
-        assert all(w in q.text for v in q.labels.values() for w in v.split()), q.text
+        assert all(v in ts.values(k) for k, v in (*q.labels.items(), *q.negated.items())), q.id
+        assert not set(q.ignore) & set(q.relevant), q.id
+        for c in ts.clips:
+            verdict = judge(c.labels, q.labels, q.negated, make_queries.weak_values(c.meta))
+            assert (c.id in q.relevant) == (verdict == "relevant"), (q.id, c.id)
+            assert (c.id in q.ignore) == (verdict == "ignore"), (q.id, c.id)
+        # positives hold every label and none of the negated ones
+        assert set(q.relevant) <= set(ts.matching(q.labels)), q.id
+        assert not set(q.relevant) & {c.id for c in ts.clips
+                                      if any(v in c.labels[k] for k, v in q.negated.items())}, q.id
+    for split in ("dev", "test"):  # every query has positives among its own split's clips
+        assert all(q.relevant for q in load_testset(split=split).queries), split
 
 
 def test_split_is_fixed_and_balanced(ts):
@@ -69,6 +114,15 @@ def test_split_is_fixed_and_balanced(ts):
         total, got = Counter(c.label(cat) for c in ts.clips), Counter(c.label(cat) for c in dev)
         for v, n in total.items():
             assert 1 <= got[v] < n and abs(got[v] - n * 4 / 11) <= 2, (cat, v, got[v], n)
+
+
+@pytest.mark.slow
+def test_split_is_what_the_seeded_script_writes(ts):
+    split_testset = _script("split_testset")
+    doc = json.loads((ts.folder / "labels.json").read_text())
+    dev = split_testset.choose_dev(doc["clips"])
+    assert {c.id for c in ts.clips if c.split == "dev"} == dev
+    assert json.dumps(split_testset.with_split(doc, dev), indent=1) + "\n" == (ts.folder / "labels.json").read_text()
 
 
 def test_loading_one_split_restricts_clips_and_queries(ts):
@@ -101,8 +155,9 @@ def test_judge_relevant_ignore_negative():
 
 def test_generic_format_with_unknown_values_and_old_key(tmp_path):
     categories = {"genre": ["rock", "folk"], "vocals": ["vocals", "instrumental"]}
-    (tmp_path / "labels.json").write_text(json.dumps({"categories": categories, "clips": [{"id": "a", "file": "a.ogg", "split": "dev", "genre": ["rock", "folk"], "vocals": None},
-                  {"id": "b", "file": "b.ogg", "split": "test", "genre": "folk", "vocals": "vocals"}]}))
+    (tmp_path / "labels.json").write_text(json.dumps({"categories": categories, "clips": [
+        {"id": "a", "file": "a.ogg", "split": "dev", "genre": ["rock", "folk"], "vocals": None},
+        {"id": "b", "file": "b.ogg", "split": "test", "genre": "folk", "vocals": "vocals"}]}))
     (tmp_path / "queries.json").write_text(json.dumps({"queries": [
         {"id": "q", "text": "folk songs", "labels": {"genre": "folk"}, "relevant": ["a", "b"],
          "also_sounding": ["a"]}]}))

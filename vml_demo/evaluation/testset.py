@@ -102,10 +102,10 @@ def judge(clip: Mapping[str, list[str] | None], labels: Mapping[str, str], negat
             unsure = True
     for cat, value in negated.items():
         have = clip.get(cat)
+        if have is not None and value in have:
+            return "negative"
         if have is None or value in weak.get(cat, ()):
             unsure = True
-        elif value in have:
-            return "negative"
     return "ignore" if unsure else "relevant"
 
 
