@@ -280,3 +280,25 @@ def test_music_text_evaluation_json_has_the_keys(tiny_labelled_set):
     assert {t["category"] for t in result["tagging"]} <= {"genre", "vocals"}
     assert "Text -> music, synthetic set, test split" in format_music_text(doc)
     json.dumps(doc)  # serialisable as it is
+
+
+def test_video_evaluation_json_has_the_keys(tiny_labelled_set, tmp_path):
+    from media_factory import dark_still_video
+    from vml_demo.evaluation.video_eval import evaluate_video, format_video
+
+    folder, cache = tiny_labelled_set
+    video = dark_still_video(tmp_path / "dark.mp4")
+    judgements = tmp_path / "judgements.json"
+    judgements.write_text(json.dumps({"version": 1, "videos": [
+        {"id": "dark", "file": str(video), "split": "test", "description": "a dark still picture",
+         "fitting": {"genre": ["ambient", "orchestral"]}, "misfitting": {"genre": ["metal"]}}]}))
+    doc = evaluate_video("test", judgements=judgements, index_cache=cache, testset_dir=folder,
+                         realset_dir=tmp_path / "none", progress=False)
+    assert {"kind", "split", "date", "code_version", "command", "videos", "pools"} <= set(doc)
+    assert doc["videos"][0]["query_text"] and doc["videos"][0]["reasons"]
+    pool = doc["pools"]["synthetic"]
+    row = pool["rows"][0]
+    assert {"space", "video", "fit@5", "random", "top5"} <= set(row) and len(row["top5"]) == pool["clips"] == 3
+    # the test half holds rock, orchestral and metal+vocals: one of three fits
+    assert row["random"] == pytest.approx(1 / 3) and row["fit@5"] == pytest.approx(1 / 3)  # top 5 = all 3 clips
+    assert "Judged fit" in format_video(doc)

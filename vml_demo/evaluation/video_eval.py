@@ -2,7 +2,7 @@
 
 Each judged video of a split (data/videoset/judgements.json) is queried by itself, no text, over each pool:
 the synthetic set's and the real set's clips of the same split. A result fits when its labels include at
-least one of the video's fitting words and none of its misfitting ones; fit@5 = share of the top 5 that
+least one of the video's fitting words and none of its misfitting ones (evaluation/videoset.py); fit@5 = share of the top 5 that
 fit; the random baseline is the share of the pool that fits (a random top 5's expected fit). The zero-shot
 path (search/video_query.py: rules in vml_demo/data/video_to_music.json) is ranked in each music-text
 space given; a ViML checkpoint, when given, is queried through the learned path. The words each video
@@ -20,21 +20,14 @@ from ..model.metrics import format_table
 TOP_K = 5
 
 
-def fits(labels: dict[str, list[str]], fitting: dict[str, list[str]], misfitting: dict[str, list[str]]) -> bool:
-    """At least one fitting value among the clip's labels and no misfitting one (unknown labels never fit)."""
-    have = {(c, v) for c, vs in labels.items() for v in (vs or [])}
-    wanted = {(c, v) for c, vs in fitting.items() for v in vs}
-    unwanted = {(c, v) for c, vs in misfitting.items() for v in vs}
-    return bool(have & wanted) and not have & unwanted
-
-
-def fit_at_k(ranked_clip_ids: list[str], labels_of: dict[str, dict], fitting, misfitting, k: int = TOP_K) -> float:
+def fit_at_k(ranked_clip_ids: list[str], labels_of: dict[str, dict], judgement, k: int = TOP_K) -> float:
     top = ranked_clip_ids[:k]
-    return float(np.mean([fits(labels_of[c], fitting, misfitting) for c in top])) if top else 0.0
+    return float(np.mean([judgement.fits(labels_of[c]) for c in top])) if top else 0.0
 
 
-def pool_fit_share(labels_of: dict[str, dict], fitting, misfitting) -> float:
-    return float(np.mean([fits(lab, fitting, misfitting) for lab in labels_of.values()]))
+def pool_fit_share(labels_of: dict[str, dict], judgement) -> float:
+    """The expected fit@k of a random ranking: the share of the pool that fits."""
+    return float(np.mean([judgement.fits(lab) for lab in labels_of.values()]))
 
 
 def _rank_pool(ranker, vec: np.ndarray, clip_of_track: dict[int, str], k: int = TOP_K) -> list[str]:
@@ -43,7 +36,7 @@ def _rank_pool(ranker, vec: np.ndarray, clip_of_track: dict[int, str], k: int = 
 
 def evaluate_video(split: str, *, judgements: Path | None = None, checkpoints: list[Path] = (),
                    viml_checkpoints: list[Path] = (), index_cache: Path | None = None, command: str = "",
-                   progress: bool = True) -> dict:
+                   progress: bool = True, testset_dir: Path | None = None, realset_dir: Path | None = None) -> dict:
     from ..encoders.text import load_text_encoder
     from ..model.checkpoint import code_version
     from ..search.ranking import Ranker
@@ -52,14 +45,14 @@ def evaluate_video(split: str, *, judgements: Path | None = None, checkpoints: l
     from .testset import load_testset
     from .videoset import load_video_judgements
 
-    videos = [v for v in load_video_judgements(judgements) if v.split == split]
+    videos = load_video_judgements(judgements, split=split)
     text_encoder = load_text_encoder("minilm")
     described = {}
     for v in videos:
         words, _ = describe_video(v.path)
         described[v.id] = words
     pools = {}
-    for name, folder in _set_dirs("all", None, None).items():
+    for name, folder in _set_dirs("all", testset_dir, realset_dir).items():
         index_dir = Path(index_cache) / name if index_cache else DEFAULT_INDEX_DIRS[name]
         prep = _prepare(name, folder, index_dir, text_encoder, list(checkpoints), progress)
         view = load_testset(folder, split=split)
@@ -74,14 +67,14 @@ def evaluate_video(split: str, *, judgements: Path | None = None, checkpoints: l
                 query_text[v.id], vec = embed_video_words(s.space, described[v.id])
                 top = _rank_pool(ranker, vec, clip_of_track)
                 rows.append({"path": "zero-shot", "space": s.name, "video": v.id,
-                             "fit@5": fit_at_k(top, labels_of, v.fitting, v.misfitting),
-                             "random": pool_fit_share(labels_of, v.fitting, v.misfitting), "top5": top})
+                             "fit@5": fit_at_k(top, labels_of, v),
+                             "random": pool_fit_share(labels_of, v), "top5": top})
         rows += _viml_rows(viml_checkpoints, prep.table, text_encoder, videos, order, clip_of_track, labels_of)
         pools[name] = {"clips": len(view.clips), "rows": rows, "mean": _means(rows)}
     return {
         "kind": "video_evaluation", "split": split,
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "code_version": code_version(),
-        "command": command, "videos": [{"id": v.id, "file": v.file, "query_text": query_text.get(v.id, ""),
+        "command": command, "videos": [{"id": v.id, "file": v.path.name, "query_text": query_text.get(v.id, ""),
                                         "reasons": described[v.id].reasons} for v in videos],
         "pools": pools,
     }
@@ -102,8 +95,8 @@ def _viml_rows(checkpoints, table, text_encoder, videos, order, clip_of_track, l
             vec, _ = viml.encode_query(v.path, "")
             top = _rank_pool(ranker, vec, clip_of_track)
             rows.append({"path": "viml", "space": f"viml {Path(ckpt).name}", "video": v.id,
-                         "fit@5": fit_at_k(top, labels_of, v.fitting, v.misfitting),
-                         "random": pool_fit_share(labels_of, v.fitting, v.misfitting), "top5": top})
+                         "fit@5": fit_at_k(top, labels_of, v),
+                         "random": pool_fit_share(labels_of, v), "top5": top})
     return rows
 
 
