@@ -103,3 +103,35 @@ def test_format_table():
     lines = text.splitlines()
     assert lines[0] == "Results" and lines[1].split() == ["run", "R@1", "median_rank"]
     assert lines[3].split() == ["add", "50.0", "2"] and lines[4].split() == ["mlp", "25.0"]
+
+
+# Items 0 and 1 are clips of one source (group 5), item 2 its own source (group 9).
+GROUPED_SIM = np.array([[0.2, 0.9, 0.5],   # best own-source clip 0.9: rank 1 (0.5 of the other source below)
+                        [0.4, 0.1, 0.3],   # best own-source clip 0.4 > 0.3: rank 1 (its own clip 0.1 is no miss)
+                        [0.8, 0.7, 0.6]])  # two clips of source 5 score above: rank 3
+
+
+def test_grouped_ranks_count_any_clip_of_the_source_as_the_hit():
+    groups = np.array([5, 5, 9])
+    assert ranks(GROUPED_SIM, groups=groups).tolist() == [1, 1, 3]
+    assert ranks(GROUPED_SIM).tolist() == [3, 3, 3]  # per-clip targets: near-duplicates counted as misses
+    assert retrieval_metrics(GROUPED_SIM, groups=groups)["R@1"] == pytest.approx(2 / 3)
+    assert ranks(GROUPED_SIM, groups=np.arange(3)).tolist() == ranks(GROUPED_SIM).tolist()
+    tied = np.array([[0.5, 0.5], [0.5, 0.5]])
+    assert ranks(tied, groups=np.array([0, 1])).tolist() == [2, 2]  # ties still count against the query
+    with pytest.raises(ValueError, match="groups"):
+        ranks(GROUPED_SIM[:2], groups=groups[:2])
+
+
+def test_pooled_metrics_pass_groups_into_each_pool():
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(50), 4)  # 4 clips per source
+    sim = rng.standard_normal((200, 200))
+    sim[groups[:, None] == groups[None, :]] += 10.0  # every clip of the own source scores high
+    np.fill_diagonal(sim, -10.0)  # ... but the clip itself scores worst: per-clip ranks are bad
+    grouped = pooled_metrics_from_similarity(sim, 50, n_pools=5, groups=groups)
+    plain = pooled_metrics_from_similarity(sim, 50, n_pools=5)
+    assert plain["R@1"] == 0.0
+    # a query whose pool holds no other clip of its source has only its own clip (scoring -10) as the hit
+    assert grouped["R@1"] > 0.4
+    assert pooled_metrics_from_similarity(sim, None, groups=groups)["R@1"] == 1.0

@@ -69,7 +69,7 @@ def evaluate_video(split: str, *, judgements: Path | None = None, checkpoints: l
                 rows.append({"path": "zero-shot", "space": s.name, "video": v.id,
                              "fit@5": fit_at_k(top, labels_of, v),
                              "random": pool_fit_share(labels_of, v), "top5": top})
-        rows += _viml_rows(viml_checkpoints, prep.table, text_encoder, videos, order, clip_of_track, labels_of)
+        rows += _viml_rows(viml_checkpoints, prep, text_encoder, videos, order, clip_of_track, labels_of)
         pools[name] = {"clips": len(view.clips), "rows": rows, "mean": _means(rows)}
     return {
         "kind": "video_evaluation", "split": split,
@@ -80,23 +80,27 @@ def evaluate_video(split: str, *, judgements: Path | None = None, checkpoints: l
     }
 
 
-def _viml_rows(checkpoints, table, text_encoder, videos, order, clip_of_track, labels_of) -> list[dict]:
+def _viml_rows(checkpoints, prep, text_encoder, videos, order, clip_of_track, labels_of) -> list[dict]:
+    """Video-only queries through the learned ViML path (search/viml_path.py), over the same pool."""
     if not checkpoints:
         return []
     from ..encoders.profiles import active_profile
     from ..search.ranking import Ranker
     from ..search.viml_path import VimlPath
 
+    text_emb = prep.window_emb["tag bridge"]
+    slices = prep.table.track_slices()
     rows = []
     for ckpt in checkpoints:
-        viml = VimlPath(Path(ckpt), table, active_profile(), text_encoder)
-        ranker = Ranker(viml.window_emb, np.array(order, np.int64), table.track_slices())
+        viml = VimlPath(Path(ckpt), prep.table, active_profile(), text_encoder, text_emb)
+        ranker = Ranker(np.concatenate([viml.window_emb, text_emb], axis=1).astype(np.float32),
+                        np.array(order, np.int64), slices, neg_emb=text_emb)
         for v in videos:
-            vec, _ = viml.encode_query(v.path, "")
+            video_only, _, _ = viml.encode_query(v.path, "")
+            vec, _ = viml.query_vector(video_only, None, None, 1.0)
             top = _rank_pool(ranker, vec, clip_of_track)
             rows.append({"path": "viml", "space": f"viml {Path(ckpt).name}", "video": v.id,
-                         "fit@5": fit_at_k(top, labels_of, v),
-                         "random": pool_fit_share(labels_of, v), "top5": top})
+                         "fit@5": fit_at_k(top, labels_of, v), "random": pool_fit_share(labels_of, v), "top5": top})
     return rows
 
 

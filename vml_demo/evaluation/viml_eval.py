@@ -1,5 +1,9 @@
 """ViML evaluation on held-out music videos: the true music's rank among pools of N candidate clips,
-for video-only and video+text queries (ViML's Table 1 layout), one row per checkpoint, view and pool."""
+for video-only and video+text queries (ViML's Table 1 layout), one row per checkpoint, view and pool.
+
+Clips are those the recipe trains on (train/viml.py: every length up to the model's max_video_segments),
+grouped by video: a query's hit is any clip of its own video's music, and the other clips of that video
+(which overlap it) are not counted as misses."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,10 +25,11 @@ def viml_evaluation_rows(folder: Path, checkpoints: list[Path], pools: list[int 
         source = resolve_checkpoint_dir(ckpt)
         model, cfg, _ = load_checkpoint(source)
         feats = cfg["features"]
-        key = (feats["video_encoder"], feats["text_encoder"])
+        max_segments = int(cfg["model"]["max_video_segments"])
+        key = (feats["video_encoder"], feats["text_encoder"], max_segments)
         if key not in data_cache:
             items, _ = load_items(folder, feats["video_encoder"], ("data2text",), 1, 0, cache_dir, progress=progress)
-            data_cache[key] = to_paired(items, load_text_encoder(feats["text_encoder"]), 3).with_pick("first")
+            data_cache[key] = to_paired(items, load_text_encoder(feats["text_encoder"]), max_segments).with_pick("first")
         data = data_cache[key]
         for pool in pools:
             size = None if pool is None or pool >= len(data) else pool
@@ -39,7 +44,8 @@ def viml_evaluation_rows(folder: Path, checkpoints: list[Path], pools: list[int 
 
 
 def format_viml_rows(rows: list[dict], folder: Path) -> str:
-    return format_table(rows, title=f"ViML retrieval on {folder} (R@k in %, chance R@1 = 100/pool)")
+    return format_table(rows, title=f"ViML retrieval on {folder} (R@k in %; clips grouped by video, so chance R@1 "
+                                    "is about 100 x clips per video / pool)")
 
 
 def run_viml_evaluation(folder: Path, checkpoints: list[Path], pools: list[int | None],

@@ -4,6 +4,11 @@ Conventions: `sim[i, j]` scores query i against candidate j, higher is better, a
 is given the true candidate of query i is candidate i. Ranks are 1-based. Ties count against the
 query (a candidate scoring equal to the true one is ranked ahead of it), so a constant similarity
 matrix gets the worst rank, never a perfect one.
+
+Grouped (multi-positive) ranks: with `groups` (one source id per paired item: clips or windows cut from
+the same video or track share it) a query's hit is the best-scoring candidate of its own source, and the
+other candidates of that source are neither hits nor misses: the rank counts only other sources' candidates
+scoring at least as high. Without it, overlapping clips of one source would count as each other's misses.
 """
 from __future__ import annotations
 
@@ -29,11 +34,21 @@ def _targets(sim: np.ndarray, targets) -> np.ndarray:
     return targets
 
 
-def ranks(sim, targets=None) -> np.ndarray:
-    """1-based rank of each query's true candidate (ties pessimistic), shape [n_queries]."""
+def ranks(sim, targets=None, groups=None) -> np.ndarray:
+    """1-based rank of each query's true candidate (ties pessimistic), shape [n_queries].
+
+    groups: optional source id per item of a square (paired) matrix; see the module docstring.
+    """
     sim = _as_numpy(sim)
     if sim.ndim != 2 or sim.size == 0:
         raise ValueError(f"similarity must be a non-empty 2-D matrix, got shape {sim.shape}")
+    if groups is not None:
+        groups = np.asarray(groups).reshape(-1)
+        if targets is not None or sim.shape[0] != sim.shape[1] or len(groups) != sim.shape[0]:
+            raise ValueError("groups need a square similarity matrix of paired items and one group per item")
+        same = groups[:, None] == groups[None, :]
+        true = np.where(same, sim, -np.inf).max(axis=1)[:, None]  # the best clip of the query's own source
+        return (((sim >= true) & ~same).sum(axis=1) + 1).astype(np.int64)
     targets = _targets(sim, targets)
     true = sim[np.arange(sim.shape[0]), targets][:, None]
     at_least_as_good = (sim >= true).sum(axis=1)  # includes the true candidate itself
@@ -70,9 +85,9 @@ def mean_average_precision(sim, relevance) -> float:
     return float(np.mean(precisions))
 
 
-def retrieval_metrics(sim, targets=None, ks=DEFAULT_KS) -> dict[str, float]:
-    """R@k for each k, median and mean rank, and rsum (sum of the R@k, in %)."""
-    r = ranks(sim, targets)
+def retrieval_metrics(sim, targets=None, ks=DEFAULT_KS, groups=None) -> dict[str, float]:
+    """R@k for each k, median and mean rank, and rsum (sum of the R@k, in %); groups: see ranks."""
+    r = ranks(sim, targets, groups)
     out = {f"R@{k}": float((r <= k).mean()) for k in ks}
     out["median_rank"] = float(np.median(r))
     out["mean_rank"] = float(r.mean())
@@ -81,19 +96,21 @@ def retrieval_metrics(sim, targets=None, ks=DEFAULT_KS) -> dict[str, float]:
 
 
 def pooled_metrics_from_similarity(sim, pool_size: int | None = 500, n_pools: int = 10, seed: int = 0,
-                                   ks=DEFAULT_KS) -> dict[str, float]:
+                                   ks=DEFAULT_KS, groups=None) -> dict[str, float]:
     """Metrics within random pools of `pool_size` paired items, averaged over `n_pools` pools.
 
     Each pool is a random subset of the N query/candidate pairs; every query in it is ranked against
-    the pool's candidates, so its true candidate is always among them and chance R@1 is 1/pool_size.
-    pool_size None (or >= N) ranks against everything once.
+    the pool's candidates, so its true candidate is always among them and chance R@1 is 1/pool_size
+    (more with groups: any clip of the query's source in the pool is a hit).
+    pool_size None (or >= N) ranks against everything once. groups: source id per item (see ranks).
     """
+    groups = None if groups is None else np.asarray(groups).reshape(-1)
     sim = _as_numpy(sim)
     n = sim.shape[0]
     if sim.shape[0] != sim.shape[1]:
         raise ValueError(f"pooled metrics need paired items (a square matrix), got {sim.shape}")
     if pool_size is None or pool_size >= n:
-        out = retrieval_metrics(sim, ks=ks)
+        out = retrieval_metrics(sim, ks=ks, groups=groups)
         out.update(pool_size=float(n), n_pools=1.0)
         return out
     if pool_size < 2:
@@ -102,7 +119,8 @@ def pooled_metrics_from_similarity(sim, pool_size: int | None = 500, n_pools: in
     per_pool = []
     for _ in range(n_pools):
         pool = rng.choice(n, size=pool_size, replace=False)
-        per_pool.append(retrieval_metrics(sim[np.ix_(pool, pool)], ks=ks))
+        per_pool.append(retrieval_metrics(sim[np.ix_(pool, pool)], ks=ks,
+                                          groups=None if groups is None else groups[pool]))
     out = {key: float(np.mean([m[key] for m in per_pool])) for key in per_pool[0]}
     out.update(pool_size=float(pool_size), n_pools=float(n_pools))
     return out

@@ -40,7 +40,9 @@ class PairedFeatures:
                    [B, T, F] zero-padded to the longest in the batch and "<x>_mask" [B, T] bool.
       names in `alternative_keys` (default "text_emb"): a [D] vector or [n_i, D] alternatives per
                    example (e.g. several descriptions of one track); one is chosen per epoch.
-      anything else (e.g. "target_id"): a scalar or fixed-size vector per example, stacked.
+      anything else: a scalar or fixed-size vector per example, stacked. "target_id" is the example's
+                   source (video or track): examples sharing it are not each other's negatives
+                   (multi_positive) and form one group in evaluation.
     pick: "random" (training) or "first" (deterministic evaluation) among alternatives.
     """
 
@@ -144,10 +146,15 @@ def embed_views(model, data: PairedFeatures, batch_size: int = 256, device="cpu"
 
 def evaluate_model(model, data: PairedFeatures, pool_size: int | None = None, n_pools: int = 10, seed: int = 0,
                    batch_size: int = 256, device="cpu") -> dict[str, float]:
-    """Retrieval metrics per view, keyed "<view>/<metric>" (e.g. "video+text/R@1")."""
+    """Retrieval metrics per view, keyed "<view>/<metric>" (e.g. "video+text/R@1").
+
+    Examples sharing a "target_id" (clips or windows of one source) are one group: a query's hit is any of
+    its source's candidates, the others are not counted as misses (model/metrics.py, grouped ranks).
+    """
     metrics = {}
+    groups = data.plain["target_id"].numpy() if "target_id" in data.plain else None
     for name, (q, t) in embed_views(model, data, batch_size, device).items():
-        for key, value in pooled_metrics_from_similarity(q @ t.t(), pool_size, n_pools, seed).items():
+        for key, value in pooled_metrics_from_similarity(q @ t.t(), pool_size, n_pools, seed, groups=groups).items():
             if key not in ("pool_size", "n_pools"):
                 metrics[f"{name}/{key}"] = value
     return metrics

@@ -3,8 +3,9 @@
     engine = SearchEngine("assets/index")
     response = engine.search(text="calm acoustic guitar", video="clip.mp4", video_weight=0.5, k=5)
 
-Ranking (ranking.py) is two-stage so it scales to large libraries; the space (spaces.py) decides how
-music and text meet; video queries go through video_query.py.
+Ranking (ranking.py) scores every window exactly up to a size where that is cheap and is two-stage above;
+the space (spaces.py) decides how music and text meet; video queries go through video_query.py, or through
+viml_path.py when a trained ViML checkpoint fits.
 """
 from __future__ import annotations
 
@@ -61,7 +62,7 @@ class SearchEngine:
             return None, (f"zero-shot video path: no trained ViML checkpoint at {ckpt.name} for these encoders "
                           "(train one on music videos with `python -m vml_demo train viml`)")
         try:
-            viml = VimlPath(ckpt, self.table, self.profile, self.text_encoder)
+            viml = VimlPath(ckpt, self.table, self.profile, self.text_encoder, self.window_emb)
         except VmlError as err:
             return None, f"zero-shot video path: ViML checkpoint {ckpt.name} not used ({err})"
         return viml, f"ViML path: {viml.describe()}"
@@ -113,19 +114,24 @@ class SearchEngine:
         text_vec, neg_vecs = self.space.embed_query(query)
         timings["text_encoding"] = time.perf_counter() - t0
         if video is not None and video_weight > 0.0 and self.viml is not None:
-            # The learned path: ViML's own fusion decides how video and text combine; the weight's ends
-            # still mean video only (empty text) and text only.
+            # The learned path: the weight blends ViML's video-only, its fused video+text and the text
+            # space's scores (viml_path.blend_weights); negations penalise windows as on the text path.
             report(0.05, "encoding the video with the ViML model")
-            vec, vt = self.viml.encode_query(video, query.positive if video_weight < 1.0 else "", report)
+            video_only, fused_q, vt = self.viml.encode_query(video, query.positive if video_weight < 1.0 else "",
+                                                             report)
             timings.update(vt)
+            vec, weights = self.viml.query_vector(video_only, fused_q, text_vec if query.positive else None,
+                                                  video_weight)
             report(0.9, "ranking the library")
             t1 = time.perf_counter()
-            hits = self.viml.ranker.rank(vec, k)
+            hits = self.viml.ranker.rank(vec, k, neg_vecs)
             timings["search"] = time.perf_counter() - t1
             report(1.0, "done")
+            from .viml_path import describe_blend
+
             return SearchResponse(path="viml", results=self._results(hits, query), query_text=text,
-                                  negated=query.negated, space=f"viml:{self.viml.source.name}",
-                                  points=QueryPoints(), timings=timings)
+                                  score_blend=describe_blend(weights), negated=query.negated,
+                                  space=f"viml:{self.viml.source.name}", points=QueryPoints(), timings=timings)
         if video is not None and video_weight > 0.0:
             from .video_query import encode_video_query
 

@@ -47,6 +47,7 @@ class SearchResponse:
     space: str = ""  # the music-text space used ("tag-bridge" or a checkpoint name)
     points: QueryPoints = field(default_factory=QueryPoints)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    score_blend: str = ""  # ViML path: how the video-text weight blended the scores (viml_path.blend_weights)
 
     def to_json(self) -> dict:
         return {
@@ -55,6 +56,7 @@ class SearchResponse:
             "query_text": self.query_text,
             "video_description": self.video_description,
             "negated": self.negated,
+            "score_blend": self.score_blend,
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "results": [{**asdict(r), "score": round(r.score, 4), "start_s": round(r.start_s, 2)} for r in self.results],
         }

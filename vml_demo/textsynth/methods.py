@@ -3,7 +3,7 @@
 - "tags": the confident tags, shuffled and comma-joined ("piano, calm, ambient").
 - "data2text": templated sentences, ordered, aggregated and compressed into one description (data2text.py).
 - "prompt2text": few-shot analogy prompt completed by a local causal LM (prompt2text.py); without an LM it falls
-  back to data2text, and `SynthesizedText.method_used` says so.
+  back to data2text, and `SynthesizedText.method_used` / `.label` say so.
 """
 from __future__ import annotations
 
@@ -25,6 +25,14 @@ class SynthesizedText:
     text: str
     method_used: str  # the method that produced `text` (data2text when prompt2text had to fall back)
     method_requested: str
+
+    @property
+    def label(self) -> str:
+        """What produced the text, for counting in model cards: "data2text (prompt2text fallback)" when
+        prompt2text was asked for but no LM answered, else the method itself."""
+        if self.method_used == self.method_requested:
+            return self.method_used
+        return f"{self.method_used} ({self.method_requested} fallback)"
 
 
 def as_generator(rng: np.random.Generator | int | None) -> np.random.Generator:

@@ -5,7 +5,8 @@ when the track has them: a 3-token sequence for the tower's transformer), paired
 synthesised (ViML section 3.1) from the taggers' confident terms over that context. Several descriptions
 per example (each chosen method, a few random draws) are embedded once by the frozen text encoder; the
 trainer samples one per epoch. Validation holds out whole tracks, so no window of a validation track is
-ever trained on.
+ever trained on. Positives are grouped by track: windows of one track overlap, so a track's windows are
+not each other's negatives (multi-positive targets over the track, see to_paired).
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ class MusicTextExamples:
     features: list[np.ndarray]  # per example [T, F]
     texts: list[list[str]]  # per example, its alternative descriptions
     track_keys: list[str]  # per example, "db:track_id" (for track-level splits)
-    methods_used: dict[str, int]  # method -> how many descriptions it actually produced
+    methods_used: dict[str, int]  # SynthesizedText.label -> how many descriptions it actually produced
 
 
 def build_examples(tables: list[tuple[str, WindowTable]], methods: tuple[str, ...], per_method: int = 2,
@@ -53,7 +54,7 @@ def build_examples(tables: list[tuple[str, WindowTable]], methods: tuple[str, ..
                     for _ in range(per_method):
                         result = synth.synthesize(tagset, method, rng)
                         texts.append(result.text)
-                        out.methods_used[result.method_used] = out.methods_used.get(result.method_used, 0) + 1
+                        out.methods_used[result.label] = out.methods_used.get(result.label, 0) + 1
                 out.features.append(table.features[ctx][:, cols])
                 out.texts.append(list(dict.fromkeys(texts)))  # identical draws add nothing
                 out.track_keys.append(f"{name}:{track_id}")
@@ -66,9 +67,13 @@ def to_paired(examples: MusicTextExamples, text_encoder, indices=None):
     idx = range(len(examples.features)) if indices is None else indices
     unique = sorted({t for i in idx for t in examples.texts[i]})
     vecs = dict(zip(unique, text_encoder.encode(unique))) if unique else {}
+    # Windows of one track overlap (hop 5 s, +-10 s context) and share descriptions: the track is the group,
+    # so they are never each other's negatives in training (multi_positive) nor misses in validation.
+    groups = {key: n for n, key in enumerate(dict.fromkeys(examples.track_keys[i] for i in idx))}
     return PairedFeatures({
         "music_feats": [examples.features[i] for i in idx],
         "text_emb": [np.stack([vecs[t] for t in examples.texts[i]]) for i in idx],
+        "target_id": [groups[examples.track_keys[i]] for i in idx],
     })
 
 

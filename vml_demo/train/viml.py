@@ -3,9 +3,21 @@
 For each video: 10 s segments of frames -> video features (pixels only, vml_demo/encoders/video_features);
 its own soundtrack -> the music encoders, pooled into the same non-overlapping 10 s windows -> music
 features; the soundtrack's tags -> descriptions synthesised by the chosen ViML methods -> the frozen text
-encoder. A training example is a clip of up to `clip_segments` consecutive segments with the matching span
-of music. Videos, not clips, are split into train and validation, so nothing of a validation video is
-trained on. Features are cached per video file (keyed by content hash and encoders) so reruns are quick.
+encoder. A training example is a clip of consecutive segments with the matching span of music.
+
+Clip lengths: search queries a video with all of its segments, up to the model's max_video_segments (64;
+search/viml_path.py), so training clips take every length of CLIP_LENGTHS up to that (and the whole video
+when shorter): every query length and position the model is asked about has been trained. Clips of one
+length overlap by half.
+Positives are grouped by video: every clip carries its video's index as "target_id", so clips of one video
+(which share music) are never each other's negatives: the loss drops them from the denominators
+(multi_positive) and evaluation counts any clip of the query's own video as its hit. Multi-positive
+targets rather than one clip per video per batch: batches stay full and every clip is used each epoch,
+which matters with the few videos a user has.
+Videos, not clips, are split into train and validation, so nothing of a validation video is trained on.
+Each description keeps the method that actually produced it (prompt2text falls back to data2text without
+a local LM), and the model card counts them. Features are cached per video file (keyed by content hash
+and encoders) so reruns are quick.
 """
 from __future__ import annotations
 
@@ -21,6 +33,7 @@ from ..errors import MediaError, VmlError
 log = logging.getLogger(__name__)
 
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".webm", ".mkv", ".avi", ".mpg", ".mpeg", ".ogv", ".m4v"}
+CLIP_LENGTHS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)  # in 10 s segments; capped at max_video_segments
 
 
 @dataclass
@@ -29,6 +42,7 @@ class VideoItem:
     video_feats: np.ndarray  # [S, Dv]
     music_feats: np.ndarray  # [S, Dm]
     texts: list[list[str]]  # per segment, its alternative descriptions
+    methods: list[list[str]]  # per segment, the method that produced each description (SynthesizedText.label)
 
 
 def find_videos(folder: Path) -> list[Path]:
@@ -78,31 +92,54 @@ def extract_item(path: Path, video_encoder: str, methods: tuple[str, ...], per_m
 
     terms = load_vocabulary().terms()
     synth = TextSynthesizer()
-    texts = []
+    texts, used = [], []
     for row in term_scores:
         tagset = select_tags({t: float(c) for t, c in zip(terms, row) if c > 0})
-        draws = [synth.synthesize(tagset, m, rng).text for m in methods for _ in range(per_method)]
-        texts.append(list(dict.fromkeys(draws)))
-    return VideoItem(path.name, video_feats, music_feats, texts)
+        draws = {}  # text -> the method that produced it first (identical draws add nothing)
+        for m in methods:
+            for _ in range(per_method):
+                result = synth.synthesize(tagset, m, rng)
+                draws.setdefault(result.text, result.label)
+        texts.append(list(draws))
+        used.append(list(draws.values()))
+    return VideoItem(path.name, video_feats, music_feats, texts, used)
 
 
-def clips_of(item: VideoItem, clip_segments: int) -> list[tuple[slice, list[str]]]:
-    """Consecutive spans of up to clip_segments segments (stride 1), with the descriptions of their middle."""
-    n = len(item.video_feats)
-    length = min(clip_segments, n)
-    return [(slice(i, i + length), item.texts[i + length // 2]) for i in range(0, n - length + 1)]
+def clip_spans(n_segments: int, max_segments: int) -> list[slice]:
+    """Spans of every length in CLIP_LENGTHS up to max_segments (plus the whole video when it is shorter),
+    each length sliding with stride half its length."""
+    lengths = sorted({min(n, n_segments) for n in CLIP_LENGTHS if n <= max_segments} | {min(n_segments, max_segments)})
+    return [slice(i, i + length) for length in lengths
+            for i in range(0, n_segments - length + 1, max(1, length // 2))]
 
 
-def to_paired(items: list[VideoItem], text_encoder, clip_segments: int):
+def clips_of(item: VideoItem, max_segments: int) -> list[tuple[slice, list[str]]]:
+    """The clips of one video (clip_spans), with the descriptions of each clip's middle segment."""
+    return [(span, item.texts[(span.start + span.stop - 1) // 2])
+            for span in clip_spans(len(item.video_feats), max_segments)]
+
+
+def method_counts(items: list[VideoItem]) -> dict[str, int]:
+    """How many distinct descriptions each method actually produced (for the model card)."""
+    counts: dict[str, int] = {}
+    for item in items:
+        for labels in item.methods:
+            for label in labels:
+                counts[label] = counts.get(label, 0) + 1
+    return counts
+
+
+def to_paired(items: list[VideoItem], text_encoder, max_segments: int):
+    """Clips of every video as PairedFeatures; "target_id" is the video's index (grouped positives)."""
     from ..model.training import PairedFeatures
 
     video, music, texts, target = [], [], [], []
-    for item in items:
-        for span, descriptions in clips_of(item, clip_segments):
+    for video_id, item in enumerate(items):
+        for span, descriptions in clips_of(item, max_segments):
             video.append(item.video_feats[span])
             music.append(item.music_feats[span])
             texts.append(descriptions)
-            target.append(len(target))
+            target.append(video_id)
     unique = sorted({t for ts in texts for t in ts})
     vecs = dict(zip(unique, text_encoder.encode(unique)))
     return PairedFeatures({"video_feats": video, "music_feats": music,
@@ -136,7 +173,7 @@ def split_items(items: list[VideoItem], val_frac: float, seed: int) -> tuple[lis
 
 def train_viml(folder: str | Path, out_dir: str | Path, *, video_encoder: str = "visual_descriptors",
                text_encoder_name: str = "minilm", methods: tuple[str, ...] = ("tags", "data2text", "prompt2text"),
-               per_method: int = 2, clip_segments: int = 3, val_frac: float = 0.2, overrides: dict | None = None,
+               per_method: int = 2, val_frac: float = 0.2, overrides: dict | None = None,
                resume: bool = False, cache_dir: str | Path | None = None, progress: bool = True,
                allow_random_clip: bool = False):
     from ..encoders.text import load_text_encoder
@@ -152,8 +189,9 @@ def train_viml(folder: str | Path, out_dir: str | Path, *, video_encoder: str = 
                        + (f"; skipped: {'; '.join(skipped[:3])}" if skipped else ""))
     text_encoder = load_text_encoder(text_encoder_name)
     train_items, val_items = split_items(items, val_frac, seed)
-    train_data = to_paired(train_items, text_encoder, clip_segments)
-    val_data = to_paired(val_items, text_encoder, clip_segments).with_pick("first") if val_items else None
+    max_segments = int(cfg["model"]["max_video_segments"])
+    train_data = to_paired(train_items, text_encoder, max_segments)
+    val_data = to_paired(val_items, text_encoder, max_segments).with_pick("first") if val_items else None
     cfg["features"].update({
         "video_dim": int(items[0].video_feats.shape[1]), "music_dim": int(items[0].music_feats.shape[1]),
         "text_dim": int(text_encoder.dim), "video_encoder": video_encoder, "text_encoder": text_encoder.name,
@@ -165,9 +203,11 @@ def train_viml(folder: str | Path, out_dir: str | Path, *, video_encoder: str = 
         model.set_empty_text(text_encoder.encode([""])[0])
     card = {
         "data": f"{len(train_items)} training and {len(val_items)} validation music videos from {folder} "
-                f"({len(train_data)} / {len(val_data) if val_data else 0} clips of up to {clip_segments} x 10 s)",
+                f"({len(train_data)} / {len(val_data) if val_data else 0} clips of 1 to {max_segments} x 10 s, "
+                f"grouped by video)",
         "skipped": "; ".join(skipped) or "none",
-        "descriptions": f"methods {', '.join(methods)} x {per_method} draws per segment",
+        "descriptions": f"methods requested {', '.join(methods)} x {per_method} draws per segment; distinct "
+                        f"descriptions produced per method: {method_counts(items)}",
         "encoders": f"video {video_encoder}, text {text_encoder.name} (frozen), music musicnn MTT+MSD and YAMNet",
     }
     out_dir = Path(out_dir)
