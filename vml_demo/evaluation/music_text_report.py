@@ -224,9 +224,10 @@ def evaluate_music_text(split: str, checkpoints: list[Path], *, which: str = "al
 
     if split not in SPLITS:
         raise VmlError(f"unknown split {split!r}: use dev or test")
+    sets = _set_dirs(which, testset_dir, realset_dir)  # before loading models: a wrong folder fails fast
     text_encoder = load_text_encoder("minilm")
     preps = []
-    for name, folder in _set_dirs(which, testset_dir, realset_dir).items():
+    for name, folder in sets.items():
         index_dir = Path(index_cache) / name if index_cache else DEFAULT_INDEX_DIRS[name]
         preps.append(_prepare(name, folder, index_dir, text_encoder, checkpoints, progress))
     dev = {p.name: _split_scores(p, "dev") for p in preps}

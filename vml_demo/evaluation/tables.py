@@ -26,7 +26,9 @@ def _md(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def _source(doc: dict, file: str) -> str:
-    return f"From `results/{file}`, written by `{doc.get('command', '')}` ({doc.get('date', '')[:10]}, {doc.get('code_version', '')})."
+    meta = {**doc.get("meta", {}), **doc}  # benchmarks keep command/date under "meta"
+    stamp = ", ".join(x for x in (str(meta.get("date", ""))[:10], meta.get("code_version", "")) if x)
+    return f"From `results/{file}`, written by `{meta.get('command', '')}`" + (f" ({stamp})." if stamp else ".")
 
 
 def _music_text(doc: dict, file: str, set_name: str) -> list[str]:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import VmlError
 from ..model.metrics import format_table
 
 TOP_K = 5
@@ -45,14 +46,18 @@ def evaluate_video(split: str, *, judgements: Path | None = None, checkpoints: l
     from .testset import load_testset
     from .videoset import load_video_judgements
 
-    videos = load_video_judgements(judgements, split=split)
+    try:
+        videos = load_video_judgements(judgements, split=split)
+    except FileNotFoundError as err:
+        raise VmlError(f"no video judgements at {err.filename}") from err
+    sets = _set_dirs("all", testset_dir, realset_dir)
     text_encoder = load_text_encoder("minilm")
     described = {}
     for v in videos:
         words, _ = describe_video(v.path)
         described[v.id] = words
     pools = {}
-    for name, folder in _set_dirs("all", testset_dir, realset_dir).items():
+    for name, folder in sets.items():
         index_dir = Path(index_cache) / name if index_cache else DEFAULT_INDEX_DIRS[name]
         prep = _prepare(name, folder, index_dir, text_encoder, list(checkpoints), progress)
         view = load_testset(folder, split=split)
