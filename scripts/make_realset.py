@@ -2,14 +2,18 @@
 """Build data/realset/: a held-out set of REAL music excerpts with weak, audible-only labels.
 
 Stages (all run by default; each reads what the previous one wrote):
-  fetch    pick tracks from the Debian music catalog (packages of the app library and of every
-           training run excluded), `apt-get download` + `dpkg-deb -x` them into --work, keep the
-           chosen music files, the package's docs and its version/description (evidence.json)
-  cut      one 20 s excerpt per track from 30% into it, RMS -18 dBFS (peak <= -1 dBFS) like the
-           synthetic test set, Ogg Opus 48 kb/s stereo 48 kHz, with the imageio-ffmpeg binary
-  label    genre/vocals from the written evidence (catalog fields, file tags, titles, package
-           docs), energy from a signal measure (label_sources says which), split by package
-  queries  queries_source.json (hand-written phrasings) -> queries.json with relevant/ignore
+  fetch    candidate tracks of the Debian music catalog (packages of the app library and of every
+           training run excluded), `apt-get download` + `dpkg-deb -x` into --work, keep every
+           candidate file, the package's docs and its version/description (evidence.json)
+  cut      select <= CAP_PER_PACKAGE tracks per package; one 20 s excerpt each from 30% into it,
+           RMS -18 dBFS (peak <= -1 dBFS) like the synthetic test set, Ogg Opus 48 kb/s stereo
+           48 kHz, with the imageio-ffmpeg binary; writes data/realset/clips.json (the evidence)
+  label    genre/vocals from the written evidence in clips.json (catalog fields, file tags, file
+           names, package docs), energy from words or a signal measure (label_sources says which),
+           split by package; writes labels.json
+  queries  queries_source.json (hand-written phrasings) -> queries.json with relevant/ignore, and
+           the generated counts in data/realset/README.md
+  check-energy  (on request) how well the energy measure separates the synthetic set's moods/tempi
 
 Usage: python scripts/make_realset.py [--stages fetch,cut,label,queries] [--work /tmp/realset_debs]
 """
@@ -54,17 +58,27 @@ def excluded_packages() -> dict[str, str]:
     return out
 
 
+# Catalog rows named as recorded sounds rather than music: files called wind/birds, titles ending in a
+# freesound-style id (DESERT_DAY_LIGHT_30189580).
+NOT_MUSIC_NAME = re.compile(r"^(wind|birds?)\d*(_loop)?$", re.I)
+NOT_MUSIC_TITLE = re.compile(r"\d{6,}$")
+
+
+def eligible(row: dict, excluded: dict[str, str]) -> bool:
+    """A catalog row that may be used: package not excluded, licence clear, decodable, long enough,
+    not named as a sound recording."""
+    ext = row["path"].rsplit(".", 1)[-1].lower()
+    if row["package"] in excluded or row["lic_class"] == "unclear" or ext not in COPY_EXT | MODULE_EXT:
+        return False
+    if NOT_MUSIC_NAME.search(Path(row["path"]).stem) or NOT_MUSIC_TITLE.search(row["title"].strip()):
+        return False
+    return float(row["dur_s"] or 0) >= MIN_TRACK_S
+
+
 def candidates(catalog: Path) -> list[dict]:
-    """Every catalog row that may be used: package not excluded, licence clear, decodable, long enough."""
     excl = excluded_packages()
-    out = []
-    for r in csv.DictReader(catalog.open(newline="")):
-        ext = r["path"].rsplit(".", 1)[-1].lower()
-        if r["package"] in excl or r["lic_class"] == "unclear" or ext not in COPY_EXT | MODULE_EXT:
-            continue
-        if float(r["dur_s"] or 0) >= MIN_TRACK_S:
-            out.append(r)
-    return sorted(out, key=lambda r: (r["package"], r["path"]))
+    return sorted((r for r in csv.DictReader(catalog.open(newline="")) if eligible(r, excl)),
+                  key=lambda r: (r["package"], r["path"]))
 
 
 def select(tracks: list[dict]) -> list[dict]:
@@ -202,7 +216,8 @@ def stage_cut(work: Path) -> None:
     import imageio_ffmpeg
     ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
     evidence = json.loads((work / "evidence.json").read_text())
-    tracks = sorted(select(evidence["tracks"]), key=lambda t: (t["package"], t["path"]))
+    excl = excluded_packages()            # the rules again: --work may hold files fetched under older ones
+    tracks = sorted(select([t for t in evidence["tracks"] if eligible(t, excl)]), key=lambda t: (t["package"], t["path"]))
     random.Random(SEED).shuffle(tracks)
     OUT.mkdir(parents=True, exist_ok=True)
     for old in OUT.glob("rs_*.ogg"):
@@ -296,7 +311,7 @@ def text_labels(ev: dict[str, str]) -> tuple[dict, dict]:
     out = {"genre": sorted(genre) or None}
     for cat, pats in (("energy", (("calm", CALM_WORDS), ("intense", INTENSE_WORDS))),
                       ("vocals", (("vocals", VOCAL_WORDS), ("instrumental", INSTRUMENTAL_WORDS)))):
-        hits = {v: [f"{k}: {t[:80]}" for k, t in ev.items() if k != "file.name" and re.search(p, t, re.I)]
+        hits = {v: [f"{k}: {t[:80]}" for k, t in ev.items() if re.search(p, t, re.I)]
                 for v, p in pats}
         hits = {v: h for v, h in hits.items() if h}
         out[cat] = next(iter(hits)) if len(hits) == 1 else None    # both words written: unknown
@@ -356,6 +371,25 @@ def choose_split(clips: list[dict], tries: int = 2000) -> tuple[dict[str, str], 
         if best is None or score > best[0]:
             best = (score, t, dev)
     return {p: "dev" if p in best[2] else "test" for p in pkgs}, best[1]
+
+
+def auc(pos: list[float], neg: list[float]) -> float:
+    p, n = np.asarray(pos)[:, None], np.asarray(neg)[None]
+    return float(((p > n) + 0.5 * (p == n)).mean())
+
+
+def stage_check_energy() -> None:
+    """Sanity check of the energy measure where labels are exact: the synthetic set's moods and tempi."""
+    import imageio_ffmpeg
+    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+    ts = REPO / "data" / "testset"
+    clips = json.loads((ts / "labels.json").read_text())["clips"]
+    sig = [signal_energy(ffmpeg, ts / c["file"]) for c in clips]
+    score = np.mean([pct_rank([s["onset_rate"] for s in sig]), pct_rank([s["flux"] for s in sig])], axis=0)
+    for cat, hi, lo in (("mood", "energetic", "calm"), ("tempo", "fast", "slow")):
+        pos = [x for x, c in zip(score, clips) if c[cat] == hi]
+        neg = [x for x, c in zip(score, clips) if c[cat] == lo]
+        print(f"data/testset {cat}: ROC-AUC of energy_score, {hi} ({len(pos)}) vs {lo} ({len(neg)}): {auc(pos, neg):.3f}")
 
 
 def stage_label() -> None:
@@ -442,6 +476,47 @@ def stage_queries() -> None:
     print(f"queries: {len(queries)} ({dict(sorted(by.items()))})")
 
 
+def counts_markdown(labels: dict, queries: list[dict], fetched: dict) -> str:
+    """The numbers section of data/realset/README.md, generated from labels.json and queries.json."""
+    clips = labels["clips"]
+    mb = sum((OUT / c["file"]).stat().st_size for c in clips) / 1e6
+    lines = [f"- {len(clips)} clips from {len({c['provenance']['package'] for c in clips})} packages, "
+             f"{mb:.1f} MB; {len(queries)} queries."]
+    for s in ("dev", "test"):
+        cs = [c for c in clips if c["split"] == s]
+        pk = sorted({c["provenance"]["package"] for c in cs})
+        lines.append(f"- **{s}**: {len(cs)} clips from {len(pk)} packages ({', '.join(pk)}); "
+                     f"{sum(q['split'] == s for q in queries)} queries.")
+    lines += ["", "| label | dev | test |", "| --- | --- | --- |"]
+    for cat, values in labels["categories"].items():
+        for v in values + [None]:
+            row = [sum(1 for c in clips if c["split"] == s and (holds(c, cat, v) if v else c[cat] is None))
+                   for s in ("dev", "test")]
+            lines.append(f"| {cat} = {v or 'unknown'} | {row[0]} | {row[1]} |")
+    src = Counter(e.split(" <- ")[1].split(":")[0] for c in clips for cat in ("genre", "vocals", "energy")
+                  if c[cat] for e in c["label_sources"][cat] if " <- " in e)
+    lines += ["", "Where the labels came from (evidence lines behind a set label): "
+              + ", ".join(f"{k} {n}" for k, n in src.most_common()) + "."]
+    lic = Counter(c["provenance"]["license"] for c in clips)
+    lines += ["", "Licences: " + ", ".join(f"{k} {n}" for k, n in lic.most_common()) + "."]
+    if fetched.get("fetch_seconds"):
+        gb = sum(p["deb_mb"] for p in fetched["packages"].values()) / 1e3
+        lines += ["", f"Fetch (apt-get download + dpkg-deb -x of {len(fetched['packages'])} packages, {gb:.2f} GB "
+                      f"of .deb): {fetched['fetch_seconds'] / 60:.1f} min on the 2-core build machine."]
+    return "\n".join(lines)
+
+
+def stage_readme() -> None:
+    labels = json.loads((OUT / "labels.json").read_text())
+    queries = json.loads((OUT / "queries.json").read_text())["queries"]
+    fetched = json.loads((OUT / "clips.json").read_text())
+    readme = OUT / "README.md"
+    text = readme.read_text()
+    a, b = "<!-- counts: generated by scripts/make_realset.py -->", "<!-- end counts -->"
+    head, rest = text.split(a)
+    readme.write_text(head + a + "\n" + counts_markdown(labels, queries, fetched) + "\n" + b + rest.split(b)[1])
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--stages", default="fetch,cut,label,queries")
@@ -456,8 +531,11 @@ def main() -> int:
         stage_evidence(args.work)
     if "label" in stages:
         stage_label()
+    if "check-energy" in stages:          # not in the default stages: a validation, writes nothing
+        stage_check_energy()
     if "queries" in stages:
         stage_queries()
+        stage_readme()
     return 0
 
 
