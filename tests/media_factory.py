@@ -72,6 +72,12 @@ def color_bars_video(path: Path, duration_s: float = 2.0, width: int = 320, heig
     return Path(path)
 
 
+def dark_still_video(path: Path, duration_s: float = 3.0, width: int = 160, height: int = 120) -> Path:
+    """A silent, nearly black, motionless picture: the plainest "dark and calm" input for the video rules."""
+    ffmpeg("-f", "lavfi", "-i", f"color=c=0x0a0a14:s={width}x{height}:r=25:d={duration_s}", *_video_codec(True), path)
+    return Path(path)
+
+
 def moving_pattern_video(path: Path, duration_s: float = 3.0, width: int = 320, height: int = 240,
                          fps: int = 25, tone_hz: float | None = None, tone_amplitude: float = 0.5,
                          faststart: bool = True, sar: str | None = None) -> Path:

@@ -51,9 +51,9 @@ class Settings:
     clip_weights: Path | None = _var("VML_CLIP_WEIGHTS", "unset", "CLIP ViT-B/32 weights file or folder")
     # Whether CLIP weights may be fetched from the hub when none are on disk.
     allow_download: bool = _var("VML_ALLOW_DOWNLOAD", "0", "1 lets CLIP weights be downloaded from the hub")
-    # Music-text space: bridge measured better than the shipped tower on the labelled test set (model card).
-    space: str = _var("VML_SPACE", "bridge",
-                      "music-text space: bridge, trained, auto, or a checkpoint folder")
+    # Music-text space: auto takes the one with the higher dev mAP in the shipped tower's metrics.json.
+    space: str = _var("VML_SPACE", "auto",
+                      "music-text space: auto (the one measured better on dev), bridge, trained, or a checkpoint folder")
     # A trained ViML checkpoint for video search; unset: checkpoints/viml_<video encoder>_<text encoder>.
     viml_checkpoint: Path | None = _var("VML_VIML_CHECKPOINT", "unset",
                                         "a trained ViML checkpoint (default `checkpoints/viml_<video>_<text>`)")

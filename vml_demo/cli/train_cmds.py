@@ -58,13 +58,49 @@ def register(sub) -> None:
     ev = sub.add_parser("evaluate", help="evaluate models and print tables")
     esub = ev.add_subparsers(dest="what", metavar="WHAT", required=True)
     p = esub.add_parser("music-text", help="text-to-music retrieval, zero-shot tagging, text triplets",
-                        description="On the labelled test set: R@1/5/10, median rank and mAP of text-to-music "
-                        "retrieval, macro ROC-AUC/PR-AUC of zero-shot tagging, and text triplet accuracy, for the "
-                        "tag-bridge baseline and each checkpoint given.")
-    p.add_argument("--testset", default=str(config.REPO_ROOT / "data" / "testset"), help="labelled test set folder")
+                        description="On the labelled sets (synthetic and real music, each separately), one split: "
+                        "R@1/5/10, median rank, mAP and hubness of text-to-music retrieval beside a random ranking, "
+                        "macro ROC-AUC/PR-AUC of zero-shot tagging, and text triplet accuracy, for the tag bridge, "
+                        "each checkpoint given and their ensemble (weight chosen on dev). With --checkpoint, also "
+                        "writes CHECKPOINT/metrics.json and re-renders its model card.")
+    p.add_argument("--split", choices=["dev", "test"], default="dev",
+                   help="split to report (dev: for tuning and choosing; test: reported, never tuned on)")
+    p.add_argument("--set", dest="eval_set", choices=["synthetic", "real", "all"], default="all",
+                   help="which labelled set (default: all that exist, reported separately)")
+    p.add_argument("--testset", default=None, help="synthetic labelled set folder (default: data/testset)")
+    p.add_argument("--realset", default=None, help="real-music labelled set folder (default: data/realset)")
     p.add_argument("--checkpoint", action="append", default=[], help="music-text checkpoint folder; repeatable")
-    p.add_argument("--index-cache", default=None, help="where to keep the test set's index (default: a cache folder)")
+    p.add_argument("--index-cache", default=None,
+                   help="folder for the sets' indexes, one subfolder per set (default: runs/testset_index, "
+                   "runs/realset_index)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    p.add_argument("--out", default=None, help="also write the JSON object to this file (e.g. results/...)")
+    p.add_argument("--no-card", action="store_true", help="do not write metrics.json / model cards")
     p.set_defaults(func=cmd_evaluate_music_text)
+
+    p = esub.add_parser("video", help="zero-shot video path: judged fit of the top-5 music for each video",
+                        description="Each judged video of the split (data/videoset) is queried by its picture and "
+                        "sound alone over each pool (the synthetic and the real set's clips of that split); fit@5 = "
+                        "share of the top 5 whose labels include a fitting word and no misfitting one, beside the "
+                        "share of the pool that fits (a random ranking's expected fit).")
+    p.add_argument("--split", choices=["dev", "test"], default="dev", help="split of videos and pools")
+    p.add_argument("--judgements", default=None, help="judgements file (default: data/videoset/judgements.json)")
+    p.add_argument("--checkpoint", action="append", default=[],
+                   help="music-text checkpoint folder: also rank in its space; repeatable")
+    p.add_argument("--viml-checkpoint", action="append", default=[],
+                   help="ViML checkpoint folder: also query through the learned path; repeatable")
+    p.add_argument("--index-cache", default=None, help="as for music-text")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    p.add_argument("--out", default=None, help="also write the JSON object to this file")
+    p.set_defaults(func=cmd_evaluate_video)
+
+    p = esub.add_parser("render-readme", help="rewrite README tables from results/*.json",
+                        description="Regenerates every table between <!-- table:NAME --> and <!-- /table --> in "
+                        "README.md from the evaluation JSON in results/ (--check: exit 1 when a table is stale).")
+    p.add_argument("--readme", default=str(config.REPO_ROOT / "README.md"))
+    p.add_argument("--results", default=str(config.REPO_ROOT / "results"))
+    p.add_argument("--check", action="store_true", help="only report stale tables")
+    p.set_defaults(func=cmd_render_readme)
 
     p = esub.add_parser("viml", help="ViML retrieval on held-out music videos",
                         description="Recall@1/5/10 and median rank of the true music among pools of N candidates, "
@@ -73,6 +109,8 @@ def register(sub) -> None:
     p.add_argument("--checkpoint", action="append", required=True, help="ViML checkpoint folder; repeatable")
     p.add_argument("--pool", default="500,2000,all", help="pool sizes, comma-separated ('all' = every clip)")
     p.add_argument("--cache", default=None, help="folder to cache per-video features")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    p.add_argument("--out", default=None, help="also write the JSON object to this file")
     p.set_defaults(func=cmd_evaluate_viml)
 
 
@@ -125,18 +163,79 @@ def cmd_train_viml(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_evaluate_music_text(args: argparse.Namespace) -> int:
-    from ..evaluation.music_text_report import run_music_text_evaluation
+def _command_line() -> str:
+    import sys
 
-    print(run_music_text_evaluation(Path(args.testset), [Path(c) for c in args.checkpoint],
-                                    Path(args.index_cache) if args.index_cache else None))
+    return " ".join(["python -m vml_demo", *sys.argv[1:]])
+
+
+def _emit(doc: dict, table: str, args) -> None:
+    """Print the table or the JSON object; --out also writes the object to a file."""
+    from ..evaluation.results import dump_json
+
+    text = dump_json(doc)
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+    print(text if args.json else table)
+
+
+def cmd_evaluate_music_text(args: argparse.Namespace) -> int:
+    from ..evaluation.checkpoint_metrics import write_checkpoint_metrics
+    from ..evaluation.music_text_report import evaluate_music_text, format_music_text
+
+    checkpoints = [Path(c) for c in args.checkpoint]
+    doc = evaluate_music_text(args.split, checkpoints, which=args.eval_set,
+                              testset_dir=Path(args.testset) if args.testset else None,
+                              realset_dir=Path(args.realset) if args.realset else None,
+                              index_cache=Path(args.index_cache) if args.index_cache else None,
+                              command=_command_line(), progress=not args.json)
+    _emit(doc, format_music_text(doc), args)
+    if not args.no_card:
+        for ckpt in checkpoints:
+            written = write_checkpoint_metrics(ckpt, doc)
+            if not args.json:
+                print(f"wrote {written}")
+    return 0
+
+
+def cmd_evaluate_video(args: argparse.Namespace) -> int:
+    from ..evaluation.video_eval import evaluate_video, format_video
+
+    doc = evaluate_video(args.split, judgements=Path(args.judgements) if args.judgements else None,
+                         checkpoints=[Path(c) for c in args.checkpoint],
+                         viml_checkpoints=[Path(c) for c in args.viml_checkpoint],
+                         index_cache=Path(args.index_cache) if args.index_cache else None, command=_command_line(),
+                         progress=not args.json)
+    _emit(doc, format_video(doc), args)
+    return 0
+
+
+def cmd_render_readme(args: argparse.Namespace) -> int:
+    from ..evaluation.tables import render_readme
+
+    readme = Path(args.readme)
+    current = readme.read_text(encoding="utf-8")
+    updated, names = render_readme(current, Path(args.results))
+    if args.check:
+        if updated != current:
+            print(f"README tables are stale: run python -m vml_demo evaluate render-readme")
+            return 1
+        print(f"README tables up to date ({len(names)})")
+        return 0
+    if updated != current:
+        readme.write_text(updated, encoding="utf-8")
+    print(f"rendered {len(names)} tables: {', '.join(names)}")
     return 0
 
 
 def cmd_evaluate_viml(args: argparse.Namespace) -> int:
-    from ..evaluation.viml_eval import run_viml_evaluation
+    from ..evaluation.viml_eval import format_viml_rows, viml_evaluation_rows
 
     pools = [None if p.strip() == "all" else int(p) for p in args.pool.split(",") if p.strip()]
-    print(run_viml_evaluation(Path(args.videos), [Path(c) for c in args.checkpoint], pools,
-                              Path(args.cache) if args.cache else None))
+    rows = viml_evaluation_rows(Path(args.videos), [Path(c) for c in args.checkpoint], pools,
+                                Path(args.cache) if args.cache else None, progress=not args.json)
+    doc = {"kind": "viml_evaluation", "videos": args.videos, "command": _command_line(), "rows": rows}
+    _emit(doc, format_viml_rows(rows, Path(args.videos)), args)
     return 0

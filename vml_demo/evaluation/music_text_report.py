@@ -1,41 +1,152 @@
-"""`evaluate music-text`: the tables for the music-text space (tag bridge vs trained towers).
+"""`evaluate music-text`: the music-text spaces (tag bridge, trained towers, their ensembles) measured on the
+labelled sets, the synthetic (MIDI-rendered) and the real-music one, each reported separately.
 
-1. Text -> music retrieval on the labelled test set: R@1/5/10, median rank, mAP.
+1. Text -> music retrieval on one split: R@1/5/10, median rank, mAP, hubness, beside a random ranking.
 2. Zero-shot tagging (MuLan): macro ROC-AUC / PR-AUC per category.
 3. Text triplets (MuLan): does the text encoder put a tag closer to a description that has it than to one
    that does not? On the hand-written caption exemplars and on synthesised data2text descriptions.
+The ensemble weight of bridge + tower (ViML appendix C) is chosen on the DEV split, whatever split is
+reported, and recorded with the mAP of every weight tried.
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .. import config
 from ..encoders.base import l2_normalize
-from .music_text_eval import clip_matrix, index_testset, text_to_music_metrics, zero_shot_tagging_metrics
+from ..errors import VmlError
 from ..model.metrics import ensemble_similarity, format_table
-
-ENSEMBLE_WEIGHT = 0.5
+from .music_text_eval import (clip_matrix, index_testset, query_scores, text_to_music_metrics,
+                              zero_shot_tagging_metrics)
+from .random_baseline import random_ranking_metrics
 
 log = logging.getLogger(__name__)
 
-
-def _spaces(table, text_encoder, checkpoints: list[Path]):
-    from ..search.spaces import TagBridgeSpace, TrainedSpace
-
-    yield "tag bridge (no training)", TagBridgeSpace(text_encoder, table)
-    for ckpt in checkpoints:
-        yield f"tower {ckpt.name}", TrainedSpace(text_encoder, ckpt, table)
+SET_DIRS = {"synthetic": config.REPO_ROOT / "data" / "testset", "real": config.REPO_ROOT / "data" / "realset"}
+DEFAULT_INDEX_DIRS = {"synthetic": config.REPO_ROOT / "runs" / "testset_index",
+                      "real": config.REPO_ROOT / "runs" / "realset_index"}
+ENSEMBLE_WEIGHTS = tuple(round(0.1 * i, 1) for i in range(11))  # weight of the bridge; 1 - w of the tower
+SPLITS = ("dev", "test")
 
 
-def _track_order(store_tracks, clips) -> list[int]:
-    by_name = {Path(t.abs_path).name: t.id for t in store_tracks}
+@dataclass
+class _Space:
+    name: str
+    kind: str  # "bridge" | "tower"
+    checkpoint: str | None
+    space: object
+
+
+@dataclass
+class _Prepared:
+    """One labelled set, indexed, with every space's window embeddings and per-split query scores."""
+    name: str
+    folder: Path
+    table: object
+    track_of: dict[str, int]  # clip id -> track id in the set's index
+    spaces: list[_Space]
+    window_emb: dict[str, np.ndarray]
+
+
+def _track_ids(db_dir: Path, clips) -> dict[str, int]:
+    from ..library.store import LibraryStore
+
+    store = LibraryStore(db_dir)
+    try:
+        by_name = {Path(t.abs_path).name: t.id for t in store.tracks()}
+    finally:
+        store.close()
     missing = [c.path.name for c in clips if c.path.name not in by_name]
     if missing:
-        raise RuntimeError(f"test clips missing from the test index: {missing[:5]}")
-    return [by_name[c.path.name] for c in clips]
+        raise VmlError(f"clips missing from the index {db_dir} (damaged files?): {', '.join(missing[:5])}")
+    return {c.id: by_name[c.path.name] for c in clips}
+
+
+def _prepare(name: str, folder: Path, index_dir: Path, text_encoder, checkpoints: list[Path],
+             progress: bool) -> _Prepared:
+    from ..search.spaces import TagBridgeSpace, TrainedSpace
+    from .testset import load_testset
+
+    everything = load_testset(folder)
+    table = index_testset(everything.folder, index_dir, show_progress=progress)
+    spaces = [_Space("tag bridge", "bridge", None, TagBridgeSpace(text_encoder, table))]
+    spaces += [_Space(f"tower {c.name}", "tower", c.name, TrainedSpace(text_encoder, c, table)) for c in checkpoints]
+    return _Prepared(name, everything.folder, table, _track_ids(index_dir, everything.clips), spaces,
+                     {s.name: s.space.window_embeddings(table) for s in spaces})
+
+
+def _split_scores(prep: _Prepared, split: str):
+    """(test set view, {space name: [queries, clips] scores}, relevance, ignore) for one split."""
+    from .testset import load_testset
+
+    view = load_testset(prep.folder, split=split)
+    order = [prep.track_of[c.id] for c in view.clips]
+    texts = [q.text for q in view.queries]
+    scores = {s.name: query_scores(s.space, prep.window_emb[s.name], prep.table, order, texts) for s in prep.spaces}
+    ids = [c.id for c in view.clips]
+    relevance = np.array([[i in set(q.relevant) for i in ids] for q in view.queries], dtype=bool)
+    ignore = np.array([[i in set(q.ignore) for i in ids] for q in view.queries], dtype=bool)
+    return view, scores, relevance.reshape(len(texts), len(ids)), ignore.reshape(len(texts), len(ids))
+
+
+def _random_row(relevance: np.ndarray, ignore: np.ndarray) -> dict:
+    sizes = [(int((~ig | rel).sum()), int(rel.sum())) for rel, ig in zip(relevance, ignore & ~relevance)]
+    return {"space": "random ranking (expected)", "kind": "random", "checkpoint": None,
+            **random_ranking_metrics(sizes)}
+
+
+def choose_ensemble_weights(dev: dict[str, tuple], towers: list[_Space]) -> list[dict]:
+    """Per tower, the bridge weight with the best mean dev mAP over the sets (ties: the larger bridge weight)."""
+    out = []
+    for tower in towers:
+        by_weight = {}
+        for w in ENSEMBLE_WEIGHTS:
+            maps = [text_to_music_metrics(ensemble_similarity(s["tag bridge"], s[tower.name], w), rel, ig)["mAP"]
+                    for _, s, rel, ig in dev.values()]
+            by_weight[w] = float(np.mean(maps))
+        best = max(ENSEMBLE_WEIGHTS, key=lambda w: (round(by_weight[w], 12), w))
+        out.append({"checkpoint": tower.checkpoint, "tower": tower.name, "bridge_weight": best, "chosen_on": "dev",
+                    "criterion": f"mean dev mAP over the {'+'.join(dev)} sets",
+                    "dev_mAP_by_weight": {str(w): m for w, m in by_weight.items()}})
+    return out
+
+
+def _retrieval_rows(spaces: list[_Space], scores: dict, relevance, ignore, ensembles: list[dict]) -> list[dict]:
+    rows = []
+    for s in spaces:
+        rows.append({"space": s.name, "kind": s.kind, "checkpoint": s.checkpoint,
+                     **text_to_music_metrics(scores[s.name], relevance, ignore)})
+    for e in ensembles:
+        w = e["bridge_weight"]
+        sim = ensemble_similarity(scores["tag bridge"], scores[e["tower"]], w)
+        rows.append({"space": f"ensemble {w:g} bridge + {e['tower']}", "kind": "ensemble",
+                     "checkpoint": e["checkpoint"], "bridge_weight": w, **text_to_music_metrics(sim, relevance, ignore)})
+    rows.append(_random_row(relevance, ignore))
+    return rows
+
+
+def _tagging_rows(prep: _Prepared, view) -> list[dict]:
+    order = [prep.track_of[c.id] for c in view.clips]
+    rows = []
+    for s in prep.spaces:
+        clips = clip_matrix(s.space, prep.table, order)
+        for category, m in zero_shot_tagging_metrics(s.space, clips, view.clip_labels(), tuple(view.categories)).items():
+            rows.append({"space": s.name, "kind": s.kind, "checkpoint": s.checkpoint, "category": category, **m})
+    return rows
+
+
+def _set_result(prep: _Prepared, split_data: tuple, ensembles: list[dict]) -> dict:
+    view, scores, relevance, ignore = split_data
+    return {"folder": str(prep.folder.relative_to(config.REPO_ROOT)) if prep.folder.is_relative_to(config.REPO_ROOT)
+            else prep.folder.name,
+            "clips": len(view.clips), "queries": len(view.queries),
+            "retrieval": _retrieval_rows(prep.spaces, scores, relevance, ignore, ensembles),
+            "tagging": _tagging_rows(prep, view)}
 
 
 def triplet_accuracy(text_encoder, triplets: list[tuple[str, str, str]]) -> float:
@@ -87,41 +198,78 @@ def synthetic_triplets(n: int = 300, seed: int = 0) -> list[tuple[str, str, str]
     return out
 
 
-def run_music_text_evaluation(testset_dir: Path, checkpoints: list[Path], index_dir: Path | None = None) -> str:
-    from ..encoders.text import load_text_encoder
-    from ..library.store import LibraryStore
-    from .testset import load_testset
+def _set_dirs(which: str, testset_dir: Path | None, realset_dir: Path | None) -> dict[str, Path]:
+    dirs = {"synthetic": Path(testset_dir or SET_DIRS["synthetic"]), "real": Path(realset_dir or SET_DIRS["real"])}
+    wanted = ("synthetic", "real") if which == "all" else (which,)
+    out = {}
+    for name in wanted:
+        if (dirs[name] / "labels.json").is_file() and (dirs[name] / "queries.json").is_file():
+            out[name] = dirs[name]
+        elif which != "all":
+            raise VmlError(f"no labelled {name} set at {dirs[name]} (labels.json and queries.json are needed)")
+        else:
+            log.warning("no labelled %s set at %s: skipped", name, dirs[name])
+    if not out:
+        raise VmlError("no labelled evaluation set found")
+    return out
 
-    testset = load_testset(testset_dir)
-    index_dir = index_dir or config.REPO_ROOT / "runs" / "testset_index"
-    table = index_testset(testset.folder, index_dir)
-    store = LibraryStore(index_dir)
-    order = _track_order(store.tracks(), testset.clips)
-    store.close()
+
+def evaluate_music_text(split: str, checkpoints: list[Path], *, which: str = "all", testset_dir: Path | None = None,
+                        realset_dir: Path | None = None, index_cache: Path | None = None, command: str = "",
+                        progress: bool = True, triplets: bool = True) -> dict:
+    """One JSON-ready object: per set, the retrieval and tagging rows of `split`; the dev-chosen ensemble
+    weights; `dev` holds the dev split's rows too (spaces are chosen on them)."""
+    from ..encoders.text import load_text_encoder
+    from ..model.checkpoint import code_version
+
+    if split not in SPLITS:
+        raise VmlError(f"unknown split {split!r}: use dev or test")
+    sets = _set_dirs(which, testset_dir, realset_dir)  # before loading models: a wrong folder fails fast
     text_encoder = load_text_encoder("minilm")
-    clip_ids = [c.id for c in testset.clips]
-    relevance = np.array([[cid in set(q.relevant) for cid in clip_ids] for q in testset.queries])
-    retrieval_rows, tagging_rows, sims = [], [], {}
-    for name, space in _spaces(table, text_encoder, checkpoints):
-        clips = clip_matrix(space, table, order)
-        sim = sims[name] = space.embed_text([q.text for q in testset.queries]) @ clips.T
-        retrieval_rows.append({"space": name, **text_to_music_metrics(sim, relevance)})
-        if len(sims) > 1:  # ViML appendix C: a weighted sum of two models' similarities
-            bridge = next(iter(sims.values()))
-            ensemble = ensemble_similarity(bridge, sim, ENSEMBLE_WEIGHT)
-            retrieval_rows.append({"space": f"  ensemble {ENSEMBLE_WEIGHT} bridge + {name}",
-                                   **text_to_music_metrics(ensemble, relevance)})
-        per_cat = zero_shot_tagging_metrics(space, clips, testset.clip_labels(), tuple(testset.categories))
-        for category, m in per_cat.items():
-            tagging_rows.append({"space": name, "category": category, **m})
-    triplets = [
-        {"text set": "caption exemplars (hand-written)", "accuracy": triplet_accuracy(text_encoder, exemplar_triplets())},
-        {"text set": "data2text descriptions", "accuracy": triplet_accuracy(text_encoder, synthetic_triplets())},
-    ]
-    n_clips, n_queries = len(testset.clips), int(relevance.any(axis=1).sum())
-    return "\n\n".join([
-        format_table(retrieval_rows, title=f"Text -> music on {n_clips} test clips, {n_queries} queries "
-                     "(R@k = share of queries with a relevant clip in the top k, %)"),
-        format_table(tagging_rows, percent=("ROC", "PR"), title="Zero-shot tagging (macro over labels, %)"),
-        format_table(triplets, percent=("acc",), title=f"Text triplets, text encoder {text_encoder.name} (%)"),
-    ])
+    preps = []
+    for name, folder in sets.items():
+        index_dir = Path(index_cache) / name if index_cache else DEFAULT_INDEX_DIRS[name]
+        preps.append(_prepare(name, folder, index_dir, text_encoder, checkpoints, progress))
+    dev = {p.name: _split_scores(p, "dev") for p in preps}
+    towers = [s for s in preps[0].spaces if s.kind == "tower"]
+    ensembles = choose_ensemble_weights(dev, towers)
+    doc = {
+        "kind": "music_text_evaluation", "split": split,
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "code_version": code_version(), "command": command, "text_encoder": text_encoder.name,
+        "checkpoints": [{"name": t.checkpoint, "fingerprint": t.space.tower.fingerprint} for t in towers],
+        "ensembles": ensembles,
+        "sets": {p.name: _set_result(p, dev[p.name] if split == "dev" else _split_scores(p, split), ensembles)
+                 for p in preps},
+    }
+    if split != "dev":
+        doc["dev"] = {p.name: _set_result(p, dev[p.name], ensembles) for p in preps}
+    if triplets:
+        doc["triplets"] = [
+            {"text set": "caption exemplars (hand-written)", "accuracy": triplet_accuracy(text_encoder, exemplar_triplets())},
+            {"text set": "data2text descriptions", "accuracy": triplet_accuracy(text_encoder, synthetic_triplets())},
+        ]
+    return doc
+
+
+def _flat(row: dict) -> dict:
+    out = {k: v for k, v in row.items() if k not in ("kind", "checkpoint", "hubness", "bridge_weight")}
+    if "hubness" in row:
+        out["hub skew"] = row["hubness"]["skewness"]
+        out["hub max%"] = 100 * row["hubness"]["max_share"]
+    return out
+
+
+def format_music_text(doc: dict) -> str:
+    parts = []
+    for name, result in doc["sets"].items():
+        parts.append(format_table([_flat(r) for r in result["retrieval"]],
+                                  title=f"Text -> music, {name} set, {doc['split']} split: {result['clips']} clips, "
+                                        f"{result['queries']} queries (R@k in %; hub = top-10 k-occurrence)"))
+        parts.append(format_table([_flat(r) for r in result["tagging"]], percent=("ROC", "PR"),
+                                  title=f"Zero-shot tagging, {name} set, {doc['split']} split (macro over labels, %)"))
+    for e in doc["ensembles"]:
+        parts.append(f"ensemble weight for {e['tower']}: bridge {e['bridge_weight']:g}, chosen on dev ({e['criterion']})")
+    if doc.get("triplets"):
+        parts.append(format_table(doc["triplets"], percent=("acc",), title=f"Text triplets, text encoder {doc['text_encoder']} (%)"))
+    return "\n\n".join(parts)

@@ -11,8 +11,8 @@ from pathlib import Path
 from ..model.metrics import format_table
 
 
-def run_viml_evaluation(folder: Path, checkpoints: list[Path], pools: list[int | None],
-                        cache_dir: Path | None = None, progress: bool = True) -> str:
+def viml_evaluation_rows(folder: Path, checkpoints: list[Path], pools: list[int | None],
+                         cache_dir: Path | None = None, progress: bool = True) -> list[dict]:
     from ..encoders.text import load_text_encoder
     from ..model.checkpoint import load_checkpoint
     from ..model.music_text_inference import resolve_checkpoint_dir
@@ -40,5 +40,14 @@ def run_viml_evaluation(folder: Path, checkpoints: list[Path], pools: list[int |
                     "text drop": cfg["model"]["text_dropout"], "pool": size or len(data), "query": view,
                     **{m: metrics[f"{view}/{m}"] for m in ("R@1", "R@5", "R@10", "median_rank")},
                 })
+    return rows
+
+
+def format_viml_rows(rows: list[dict], folder: Path) -> str:
     return format_table(rows, title=f"ViML retrieval on {folder} (R@k in %; clips grouped by video, so chance R@1 "
                                     "is about 100 x clips per video / pool)")
+
+
+def run_viml_evaluation(folder: Path, checkpoints: list[Path], pools: list[int | None],
+                        cache_dir: Path | None = None, progress: bool = True) -> str:
+    return format_viml_rows(viml_evaluation_rows(folder, checkpoints, pools, cache_dir, progress), folder)

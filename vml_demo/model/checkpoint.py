@@ -68,13 +68,17 @@ def code_version() -> str:
     return f"vml_demo {__version__}" + (f" (git {commit})" if commit else "")
 
 
-def render_model_card(config: dict, meta: dict, model_card: dict) -> str:
+def render_model_card(config: dict, meta: dict, model_card: dict, evaluation: dict | None = None) -> str:
+    """Markdown card; `evaluation` is the checkpoint's metrics.json (none yet at training time)."""
+    from .evaluation_card import render_evaluation_section
+
     card = dict(model_card or {})
     title = card.pop("title", f"{config.get('model', {}).get('kind', 'model')} checkpoint")
     lines = [f"# {title}", "", f"- Date: {meta.get('saved_at', '')}", f"- Code version: {meta.get('code_version', '')}", ""]
-    for section in ("description", "data", "intended_use", "limitations"):
+    for section in ("description", "data", "intended_use"):
         if section in card:
             lines += [f"## {section.replace('_', ' ').capitalize()}", "", str(card.pop(section)), ""]
+    limitations = card.pop("limitations", None)
     for section, text in card.items():
         lines += [f"## {section.replace('_', ' ').capitalize()}", "", str(text), ""]
     metrics = meta.get("metrics") or {}
@@ -82,6 +86,10 @@ def render_model_card(config: dict, meta: dict, model_card: dict) -> str:
         lines += ["## Metrics", "", f"Validation at epoch {meta.get('epoch', '?')}.", "", "| metric | value |", "|---|---|"]
         lines += [f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in metrics.items()]
         lines.append("")
+    if evaluation or config.get("model", {}).get("kind") == "music_text":  # measured by `evaluate music-text`
+        lines += [render_evaluation_section(evaluation), ""]
+    if limitations:
+        lines += ["## Limitations", "", str(limitations), ""]
     lines += ["## Settings", "", "```yaml", yaml.safe_dump(config, sort_keys=False).rstrip(), "```", ""]
     return "\n".join(lines)
 

@@ -109,10 +109,7 @@ class SearchEngine:
         path, description = "text", ""
 
         t0 = time.perf_counter()
-        # "no vocals" alone still asks for music: embed a neutral phrase and let the penalty do the work.
-        positive = query.positive or ("music" if query.negated_phrases else "")
-        text_vec = self.space.embed_text([positive])[0] if positive else None
-        neg_vecs = self.space.embed_text(query.negated_phrases) if query.negated_phrases else None
+        text_vec, neg_vecs = self.space.embed_query(query)
         timings["text_encoding"] = time.perf_counter() - t0
         if video is not None and video_weight > 0.0 and self.viml is not None:
             # The learned path: the weight blends ViML's video-only, its fused video+text and the text

@@ -5,8 +5,9 @@
   this library; a query is embedded by the same text encoder (both centred on the mean term vector).
 - `TrainedSpace` uses a MuLan-style music tower (vml_demo.model.music_text) trained here to map the
   windows' encoder features straight into the text encoder's space.
-`choose_space("auto", ...)` takes the trained tower when a checkpoint fits the active text encoder and
-the index's music features, else the bridge, and says why in `notes`.
+`choose_space("auto", ...)` picks by measurement: the space with the higher mean dev-split mAP in the
+checkpoint's metrics.json (written by `evaluate music-text --checkpoint`), the bridge when the tower is
+unmeasured or does not fit; every choice says why in `notes`, with the numbers it read.
 """
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from ..library.features import WindowTable
 from ..textsynth.terms import distinctive_weights, window_term_matrix
 
 log = logging.getLogger(__name__)
+
+METRICS_FILE = "metrics.json"  # written into a checkpoint folder by `evaluate music-text --checkpoint`
 
 
 def default_checkpoint(text_encoder_name: str) -> Path:
@@ -41,6 +44,15 @@ class MusicSpace:
 
     def embed_text(self, texts: list[str]) -> np.ndarray:
         return l2_normalize(self.text_encoder.encode(list(texts)))
+
+    def embed_query(self, query) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """A parsed query (search/query.py) -> (vector of what is wanted, vectors of the negated phrases),
+        either None when absent. Search and evaluation both go through here, so both treat negations alike."""
+        # "no vocals" alone still asks for music: embed a neutral phrase and let the penalty do the work.
+        positive = query.positive or ("music" if query.negated_phrases else "")
+        vec = self.embed_text([positive])[0] if positive else None
+        negs = self.embed_text(query.negated_phrases) if query.negated_phrases else None
+        return vec, negs
 
     def window_embeddings(self, table: WindowTable) -> np.ndarray:  # pragma: no cover - interface
         raise NotImplementedError
@@ -102,17 +114,45 @@ class TrainedSpace(MusicSpace):
         return self.tower.embed_windows(table)
 
 
-def choose_space(kind: str, table: WindowTable | None, text_encoder: TextEncoder) -> MusicSpace:
-    """kind: "bridge", "trained", "auto", or a checkpoint folder path."""
-    if kind == "bridge":
-        space = TagBridgeSpace(text_encoder, table)
-        if (default_checkpoint(text_encoder.name) / "model_card.md").exists():
-            space.notes.append("tag bridge in use: it measured better than the shipped music-text tower on the "
-                               "labelled test set (VML_SPACE=trained uses the tower)")
-        return space
-    path = default_checkpoint(text_encoder.name) if kind in ("auto", "trained") else Path(kind)
+def measured_dev_map(checkpoint: Path) -> dict[str, float] | None:
+    """{"bridge": x, "tower": y, "sets": "synthetic+real"} from the checkpoint's metrics.json: each space's
+    dev-split mAP averaged over the evaluation sets (choosing a space is tuning, so never test numbers);
+    None when the checkpoint has not been evaluated."""
+    import json
+
+    path = Path(checkpoint) / METRICS_FILE
     try:
-        return TrainedSpace(text_encoder, path, table)
+        dev = json.loads(path.read_text(encoding="utf-8"))["splits"]["dev"]["sets"]
+        out: dict[str, list[float]] = {"bridge": [], "tower": []}
+        for result in dev.values():
+            for row in result["retrieval"]:
+                if row["kind"] in out:
+                    out[row["kind"]].append(float(row["mAP"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not out["bridge"] or len(out["bridge"]) != len(out["tower"]):
+        return None
+    return {"bridge": float(np.mean(out["bridge"])), "tower": float(np.mean(out["tower"])),
+            "sets": "+".join(dev)}
+
+
+def _measured_note(m: dict, chosen: str) -> str:
+    return (f"{chosen} in use: mean dev mAP over the {m['sets']} sets (checkpoint metrics.json) is "
+            f"bridge {m['bridge']:.3f}, tower {m['tower']:.3f}")
+
+
+def choose_space(kind: str, table: WindowTable | None, text_encoder: TextEncoder) -> MusicSpace:
+    """kind: "bridge", "trained", "auto" (the better measured one), or a checkpoint folder path."""
+    ckpt = default_checkpoint(text_encoder.name)
+    measured = measured_dev_map(ckpt) if kind in ("bridge", "auto") else None
+    if kind == "bridge" or (kind == "auto" and measured is not None and measured["bridge"] >= measured["tower"]):
+        space = TagBridgeSpace(text_encoder, table)
+        if measured is not None:
+            space.notes.append(_measured_note(measured, "tag bridge") + " (VML_SPACE=trained uses the tower)")
+        return space
+    path = ckpt if kind in ("auto", "trained") else Path(kind)
+    try:
+        space = TrainedSpace(text_encoder, path, table)
     except (VmlError, FileNotFoundError) as err:
         if kind != "auto":
             raise
@@ -120,7 +160,15 @@ def choose_space(kind: str, table: WindowTable | None, text_encoder: TextEncoder
         reason = str(err) if not isinstance(err, FileNotFoundError) else f"no checkpoint at {path}"
         space.notes.append(f"music-text tower not used ({reason}): using the tag bridge baseline")
         return space
+    if kind == "auto" and measured is None:  # fits, but there is nothing to choose by: stay with the baseline
+        bridge = TagBridgeSpace(text_encoder, table)
+        bridge.notes.append(f"tag bridge in use: the tower {path.name} is unmeasured (no {METRICS_FILE}; run "
+                            f"`python -m vml_demo evaluate music-text --checkpoint {path}`)")
+        return bridge
+    if measured is not None:
+        space.notes.append(_measured_note(measured, f"music-text tower {path.name}"))
+    return space
 
 
-__all__ = ["MusicSpace", "TagBridgeSpace", "TrainedSpace", "choose_space", "default_checkpoint",
+__all__ = ["MusicSpace", "TagBridgeSpace", "TrainedSpace", "choose_space", "default_checkpoint", "measured_dev_map",
            "WeightsUnavailableError"]

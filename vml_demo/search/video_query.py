@@ -85,11 +85,16 @@ def describe_video(video: str | Path, report=lambda frac, desc: None) -> tuple[V
     return words, timings
 
 
+def embed_video_words(space, words: VideoWords) -> tuple[str, np.ndarray]:
+    """The description that gets embedded for a video's words, and its vector in `space`."""
+    text = words.text or "music"  # nothing fired (a plain, average video): a neutral query
+    return text, space.embed_text([text])[0]
+
+
 def encode_video_query(engine, video: str | Path, report=lambda frac, desc: None) -> VideoQuery:
     words, timings = describe_video(video, report)
     report(0.8, "embedding the video's description")
     t = time.perf_counter()
-    text = words.text or "music"  # nothing fired (a plain, average video): a neutral query
-    vector = engine.space.embed_text([text])[0]
+    text, vector = embed_video_words(engine.space, words)
     timings["video_text_encoding"] = time.perf_counter() - t
     return VideoQuery("zero-shot-video", text, vector, words.reasons, timings)

@@ -1,0 +1,304 @@
+"""Evaluation code: hubness, the random baseline, ignore/not handling, the JSON objects, metrics.json and the
+model cards rendered from it, the README tables rendered from results/, and the measured space choice."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vml_demo import config
+from vml_demo.evaluation.hubness import hubness, k_occurrence, skewness
+from vml_demo.evaluation.music_text_eval import query_scores, text_to_music_metrics
+from vml_demo.evaluation.random_baseline import expected_average_precision, random_ranking_metrics
+from vml_demo.model.metrics import mean_average_precision
+
+
+# --- hubness ---------------------------------------------------------------------------------------
+def test_hubness_on_a_hand_computed_example():
+    sim = np.array([[4.0, 3, 2, 1], [4, 1, 3, 2], [1, 4, 3, 2]])
+    assert k_occurrence(sim, k=1).tolist() == [2, 1, 0, 0]
+    # counts [2,1,0,0]: mean .75, m2 = .6875, m3 = .28125 -> skew = .28125 / .6875**1.5
+    h = hubness(sim, k=1)
+    assert h["skewness"] == pytest.approx(0.28125 / 0.6875**1.5) and h["max_share"] == pytest.approx(2 / 3)
+    assert k_occurrence(sim, k=2).tolist() == [2, 2, 2, 0]
+    exclude = np.zeros_like(sim, dtype=bool)
+    exclude[0, 0] = True  # query 0 may not return candidate 0: its top 1 becomes candidate 1
+    assert k_occurrence(sim, k=1, exclude=exclude).tolist() == [1, 2, 0, 0]
+    assert skewness(np.array([3, 3, 3])) == 0.0
+
+
+# --- random baseline -------------------------------------------------------------------------------
+def test_random_baseline_exact_values_and_shuffles_agree():
+    assert expected_average_precision(2, 1) == pytest.approx(0.75)  # rank 1 or 2, equally likely
+    assert expected_average_precision(5, 5) == pytest.approx(1.0)
+    sizes = [(12, 1), (12, 3), (9, 4)]
+    exact = random_ranking_metrics(sizes)
+    assert exact["R@1"] == pytest.approx(np.mean([1 / 12, 3 / 12, 4 / 9]))
+    rng = np.random.default_rng(0)
+    sims, rels = [], []
+    for _ in range(4000):
+        for n, r in sizes:
+            rel = np.zeros(n, bool)
+            rel[:r] = True
+            sims.append(rng.permutation(n).astype(float))
+            rels.append(rel)
+    sampled_map = np.mean([mean_average_precision(s[None], r[None]) for s, r in zip(sims, rels)])
+    assert exact["mAP"] == pytest.approx(sampled_map, abs=0.01)
+    ranks = [int((s[~r] >= s[r].max()).sum()) + 1 for s, r in zip(sims, rels)]
+    for k in (5, 10):
+        assert exact[f"R@{k}"] == pytest.approx(np.mean(np.array(ranks) <= k), abs=0.015)
+    assert exact["medR"] == float(np.median(ranks))
+
+
+# --- ignore and not --------------------------------------------------------------------------------
+def test_ignored_clips_count_neither_way():
+    sim = np.array([[0.9, 0.5, 0.1]])  # clip 0 ignored (say its instrument is only in the accompaniment)
+    relevance = np.array([[False, True, False]])
+    ignore = np.array([[True, False, False]])
+    plain, dropped = text_to_music_metrics(sim, relevance), text_to_music_metrics(sim, relevance, ignore)
+    assert plain["R@1"] == 0.0 and plain["mAP"] == pytest.approx(0.5)
+    assert dropped["R@1"] == 1.0 and dropped["mAP"] == 1.0 and dropped["medR"] == 1.0
+    assert set(dropped) >= {"R@1", "R@5", "R@10", "medR", "mAP", "queries", "hubness"}
+
+
+class _WordSpace:
+    """A toy music-text space: a text is its bag of known words, so scores are hand-checkable."""
+    WORDS = ("rock", "guitar", "piano", "music")
+
+    def embed_text(self, texts):
+        out = np.array([[float(w in t.lower().split()) for w in self.WORDS] for t in texts]) + 1e-3
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+    def embed_query(self, query):
+        from vml_demo.search.spaces import MusicSpace
+
+        return MusicSpace.embed_query(self, query)
+
+
+def _toy_table(vectors: list[np.ndarray]):
+    from types import SimpleNamespace
+
+    track_ids = np.arange(len(vectors))
+    table = SimpleNamespace(track_ids=track_ids)
+    table.track_slices = lambda: {int(t): slice(int(t), int(t) + 1) for t in track_ids}
+    emb = np.stack(vectors)
+    return table, emb / np.linalg.norm(emb, axis=1, keepdims=True)
+
+
+def test_negated_queries_go_through_the_products_penalties():
+    space = _WordSpace()
+    rock_guitar, rock_piano = np.array([1.0, 1.0, 0, 0.1]), np.array([1.0, 0, 0.8, 0.1])
+    table, emb = _toy_table([rock_guitar, rock_piano])
+    wanted = query_scores(space, emb, table, [0, 1], ["rock guitar"])
+    negated = query_scores(space, emb, table, [0, 1], ["rock without guitar"])
+    assert wanted[0, 0] > wanted[0, 1]  # guitar asked for: the guitar clip first
+    assert negated[0, 1] > negated[0, 0]  # "without guitar": cut from the text AND penalised
+    positive_only = query_scores(space, emb, table, [0, 1], ["rock"])
+    assert negated[0, 0] < positive_only[0, 0]
+
+
+# --- results files, README tables, model cards -----------------------------------------------------
+def _row(space, kind, checkpoint=None, m=0.3):
+    return {"space": space, "kind": kind, "checkpoint": checkpoint, "R@1": m, "R@5": 0.5, "R@10": 0.7, "medR": 3.0,
+            "mAP": m, "queries": 4, "hubness": {"k": 10, "skewness": 0.5, "max_share": 0.75}}
+
+
+def _doc(split="test", bridge=0.3, tower=0.2):
+    result = {"folder": "data/x", "clips": 6, "queries": 4,
+              "retrieval": [_row("tag bridge", "bridge", m=bridge), _row("tower ck", "tower", "ck", tower),
+                            {**_row("ensemble 0.6 bridge + tower ck", "ensemble", "ck", 0.31), "bridge_weight": 0.6},
+                            _row("random ranking (expected)", "random", m=0.1)],
+              "tagging": [{"space": "tag bridge", "kind": "bridge", "checkpoint": None, "category": "genre",
+                           "ROC-AUC": 0.7, "PR-AUC": 0.4, "labels": 3}]}
+    doc = {"kind": "music_text_evaluation", "split": split, "date": "2026-12-02T00:00:00+00:00",
+           "code_version": "vml_demo test", "command": "python -m vml_demo evaluate music-text",
+           "checkpoints": [{"name": "ck", "fingerprint": "abc"}],
+           "ensembles": [{"checkpoint": "ck", "tower": "tower ck", "bridge_weight": 0.6, "chosen_on": "dev",
+                          "criterion": "mean dev mAP over the synthetic sets", "dev_mAP_by_weight": {}}],
+           "sets": {"synthetic": result}}
+    if split != "dev":
+        doc["dev"] = {"synthetic": json.loads(json.dumps(result))}
+    return doc
+
+
+def test_metrics_json_and_card_from_an_evaluation(tmp_path):
+    from vml_demo.evaluation.checkpoint_metrics import write_checkpoint_metrics
+    from vml_demo.model.evaluation_card import evaluation_section_of, render_evaluation_section
+
+    ck = tmp_path / "ck"
+    ck.mkdir()
+    (ck / "checkpoint.pt").write_bytes(b"weights")
+    (ck / "model_card.md").write_text("# ck\n\n## Data\n\nsome music\n\n## Limitations\n\nfew windows\n")
+    write_checkpoint_metrics(ck, _doc("dev"))
+    metrics = json.loads((ck / "metrics.json").read_text())
+    assert set(metrics["splits"]) == {"dev"} and metrics["fingerprint"] == "abc"
+    write_checkpoint_metrics(ck, _doc("test", bridge=0.25, tower=0.4))
+    metrics = json.loads((ck / "metrics.json").read_text())
+    assert set(metrics["splits"]) == {"dev", "test"}
+    rows = metrics["splits"]["test"]["sets"]["synthetic"]["retrieval"]
+    assert [r["kind"] for r in rows] == ["bridge", "tower", "ensemble", "random"]
+    card = (ck / "model_card.md").read_text()
+    assert card.index("## Evaluation") < card.index("## Limitations") and "some music" in card
+    assert evaluation_section_of(card) == render_evaluation_section(metrics)
+    assert "tower measures better" in card and "0.400" in card  # dev numbers of the second run decide
+    write_checkpoint_metrics(ck, _doc("dev"))  # re-evaluated: one section, the other split kept
+    assert (ck / "model_card.md").read_text().count("## Evaluation") == 1
+    assert set(json.loads((ck / "metrics.json").read_text())["splits"]) == {"dev", "test"}
+
+
+def _limitations(card: str) -> str:
+    return card.split("## Limitations", 1)[1].split("\n## ", 1)[0] if "## Limitations" in card else ""
+
+
+@pytest.mark.parametrize("folder", sorted(p.parent for p in config.CHECKPOINTS_DIR.glob("*/model_card.md")),
+                         ids=lambda p: p.name)
+def test_shipped_model_cards_match_their_metrics(folder):
+    from vml_demo.model.evaluation_card import evaluation_section_of, render_evaluation_section
+
+    card = (folder / "model_card.md").read_text()
+    metrics_path = folder / "metrics.json"
+    if not metrics_path.exists():
+        assert evaluation_section_of(card) is None or "Not evaluated yet" in evaluation_section_of(card)
+        return
+    section = evaluation_section_of(card)
+    assert section == render_evaluation_section(json.loads(metrics_path.read_text())), \
+        f"{folder.name}: card is stale, re-run python -m vml_demo evaluate music-text --checkpoint {folder}"
+    outside = card.replace(section, "")
+    assert "| tag bridge" not in outside  # no typed copy of the evaluation table
+    assert not any(ch.isdigit() for ch in _limitations(card)), "Limitations must not state numbers"
+
+
+def test_readme_tables_are_rendered_from_results():
+    from vml_demo.evaluation.tables import render_readme
+
+    readme = (config.REPO_ROOT / "README.md").read_text()
+    rendered, names = render_readme(readme, config.REPO_ROOT / "results")
+    assert rendered == readme, "README tables are stale: python -m vml_demo evaluate render-readme"
+    assert {"music_text_test_synthetic", "video_test"} <= set(names)
+
+
+def test_table_renderer_uses_the_file(tmp_path):
+    from vml_demo.evaluation.results import dump_json
+    from vml_demo.evaluation.tables import render_readme
+
+    (tmp_path / "music_text_test.json").write_text(dump_json(_doc()))
+    text = "a\n<!-- table:music_text_test_synthetic -->\nold\n<!-- /table -->\nb\n"
+    out, names = render_readme(text, tmp_path)
+    assert names == ["music_text_test_synthetic"] and "old" not in out and "| tag bridge | 30.0 |" in out
+    assert out.startswith("a\n") and out.endswith("<!-- /table -->\nb\n")
+    assert render_readme(out, tmp_path)[0] == out
+
+
+# --- choosing the space by measurement --------------------------------------------------------------
+class _Encoder:
+    name, dim = "toy", 4
+
+    def encode(self, texts):
+        return np.ones((len(texts), 4), np.float32)
+
+
+def test_auto_picks_the_space_with_the_higher_dev_map(tmp_path, monkeypatch):
+    from vml_demo.evaluation.checkpoint_metrics import build_metrics
+    from vml_demo.evaluation.results import dump_json
+    from vml_demo.search import spaces
+
+    ck = tmp_path / "music_text_toy"
+    ck.mkdir()
+    monkeypatch.setattr(spaces, "default_checkpoint", lambda name: ck)
+    monkeypatch.setattr(spaces, "TagBridgeSpace", lambda enc, table: spaces.MusicSpace(enc))
+    built = []
+    monkeypatch.setattr(spaces, "TrainedSpace", lambda enc, path, table: built.append(path) or spaces.MusicSpace(enc))
+    # the tower fits but has no metrics.json: the bridge, saying the tower is unmeasured
+    unmeasured = spaces.choose_space("auto", None, _Encoder())
+    assert any("unmeasured" in n for n in unmeasured.notes)
+    # measured worse on dev (even if better on test): the bridge, with the numbers
+    doc = _doc("test", bridge=0.3, tower=0.2)
+    doc["sets"]["synthetic"]["retrieval"][1]["mAP"] = 0.9  # test numbers never decide
+    (ck / "metrics.json").write_text(dump_json(build_metrics(doc, "ck", "abc")))
+    built.clear()
+    chosen = spaces.choose_space("auto", None, _Encoder())
+    assert not built and "bridge 0.300, tower 0.200" in chosen.notes[0] and "synthetic" in chosen.notes[0]
+    # measured better on dev: the tower
+    (ck / "metrics.json").write_text(dump_json(build_metrics(_doc("test", bridge=0.2, tower=0.35), "ck", "abc")))
+    chosen = spaces.choose_space("auto", None, _Encoder())
+    assert built == [ck] and "tower 0.350" in chosen.notes[0]
+    # the bridge asked for by name: says what was measured, no fixed sentence
+    assert "bridge 0.200, tower 0.350" in spaces.choose_space("bridge", None, _Encoder()).notes[0]
+
+
+# --- end to end on a tiny labelled set --------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_labelled_set(small_library, tmp_path_factory):
+    """The six small-library excerpts labelled by hand-checkable genre words, with queries in both splits."""
+    from conftest import SMALL_LIBRARY_TRACKS
+    from vml_demo.library.store import LibraryStore
+
+    store = LibraryStore(small_library)
+    folder = Path(store.tracks()[0].abs_path).parent
+    store.close()
+    genres = {"metal": "metal", "rock": "rock", "ambient": "ambient", "classical": "orchestral",
+              "chiptune": "chiptune", "metal with female vocals": "metal"}
+    clips = [{"id": f"c{i}", "file": name, "split": "dev" if i % 2 == 0 else "test",
+              "genre": [genres[src]], "vocals": "vocals" if "vocals" in src else None}
+             for i, (name, src) in enumerate(SMALL_LIBRARY_TRACKS.items())]
+    cats = {"genre": sorted(set(genres.values())), "vocals": ["vocals", "instrumental"]}
+    queries = []
+    for split in ("dev", "test"):
+        mine = [c for c in clips if c["split"] == split]
+        for text, genre in (("heavy metal riffs", "metal"), ("calm ambient, no drums", "ambient"),
+                            ("some orchestral music", "orchestral"), ("retro 8-bit tune", "chiptune")):
+            relevant = [c["id"] for c in mine if genre in c["genre"]]
+            if relevant:
+                queries.append({"id": f"q{len(queries)}", "text": text, "split": split, "kind": "genre",
+                                "labels": {"genre": genre}, "relevant": relevant,
+                                "ignore": [c["id"] for c in mine if c["vocals"] is None and genre == "metal"]})
+    # labels beside the small library's audio, and a copy of its index: nothing needs indexing again
+    (folder / "labels.json").write_text(json.dumps({"version": 1, "categories": cats, "clips": clips}))
+    (folder / "queries.json").write_text(json.dumps({"version": 1, "queries": queries}))
+    cache = tmp_path_factory.mktemp("tiny_index")
+    shutil.copytree(small_library, cache / "synthetic")
+    return folder, cache
+
+
+def test_music_text_evaluation_json_has_the_keys(tiny_labelled_set):
+    from vml_demo.evaluation.music_text_report import evaluate_music_text, format_music_text
+
+    folder, cache = tiny_labelled_set
+    doc = evaluate_music_text("test", [], which="synthetic", testset_dir=folder, index_cache=cache,
+                              progress=False, triplets=False)
+    assert {"kind", "split", "date", "code_version", "command", "sets", "dev", "ensembles"} <= set(doc)
+    result = doc["sets"]["synthetic"]
+    assert result["clips"] == 3 and result["queries"] >= 2
+    kinds = [r["kind"] for r in result["retrieval"]]
+    assert kinds == ["bridge", "random"]
+    for row in result["retrieval"]:
+        assert {"R@1", "R@5", "R@10", "medR", "mAP", "queries"} <= set(row)
+    assert {"skewness", "max_share", "k"} <= set(result["retrieval"][0]["hubness"])
+    assert {t["category"] for t in result["tagging"]} <= {"genre", "vocals"}
+    assert "Text -> music, synthetic set, test split" in format_music_text(doc)
+    json.dumps(doc)  # serialisable as it is
+
+
+def test_video_evaluation_json_has_the_keys(tiny_labelled_set, tmp_path):
+    from media_factory import dark_still_video
+    from vml_demo.evaluation.video_eval import evaluate_video, format_video
+
+    folder, cache = tiny_labelled_set
+    video = dark_still_video(tmp_path / "dark.mp4")
+    judgements = tmp_path / "judgements.json"
+    judgements.write_text(json.dumps({"version": 1, "videos": [
+        {"id": "dark", "file": str(video), "split": "test", "description": "a dark still picture",
+         "fitting": {"genre": ["ambient", "orchestral"]}, "misfitting": {"genre": ["metal"]}}]}))
+    doc = evaluate_video("test", judgements=judgements, index_cache=cache, testset_dir=folder,
+                         realset_dir=tmp_path / "none", progress=False)
+    assert {"kind", "split", "date", "code_version", "command", "videos", "pools"} <= set(doc)
+    assert doc["videos"][0]["query_text"] and doc["videos"][0]["reasons"]
+    pool = doc["pools"]["synthetic"]
+    row = pool["rows"][0]
+    assert {"space", "video", "fit@5", "random", "top5"} <= set(row) and len(row["top5"]) == pool["clips"] == 3
+    # the test half holds rock, orchestral and metal+vocals: one of three fits
+    assert row["random"] == pytest.approx(1 / 3) and row["fit@5"] == pytest.approx(1 / 3)  # top 5 = all 3 clips
+    assert "Judged fit" in format_video(doc)

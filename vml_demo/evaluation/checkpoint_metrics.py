@@ -1,0 +1,55 @@
+"""A checkpoint's metrics.json (its rows from `evaluate music-text`, bridge rows beside them) and the model
+card's Evaluation section rendered from it.
+
+The file keeps one entry per split; a run replaces the entries it measured (dev always: the ensemble
+weight is chosen there) and keeps the other split's entry only while the weights are the same file.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..model.checkpoint import CARD_FILE
+from ..model.evaluation_card import render_evaluation_section, replace_evaluation_section
+from ..model.music_text_inference import resolve_checkpoint_dir
+from ..search.spaces import METRICS_FILE
+from .results import dump_json
+
+
+def checkpoint_rows(result: dict, name: str) -> dict:
+    """One set's result reduced to this checkpoint's rows plus the bridge and random rows."""
+    keep = lambda r: r["kind"] in ("bridge", "random") or r.get("checkpoint") == name  # noqa: E731
+    return {**{k: v for k, v in result.items() if k not in ("retrieval", "tagging")},
+            "retrieval": [r for r in result["retrieval"] if keep(r)],
+            "tagging": [r for r in result["tagging"] if keep(r)]}
+
+
+def _split_entry(doc: dict, sets: dict, name: str) -> dict:
+    return {"date": doc["date"], "code_version": doc["code_version"], "command": doc["command"],
+            "ensembles": [e for e in doc["ensembles"] if e["checkpoint"] == name],
+            "sets": {s: checkpoint_rows(r, name) for s, r in sets.items()}}
+
+
+def build_metrics(doc: dict, name: str, fingerprint: str, previous: dict | None = None) -> dict:
+    splits = {}
+    if previous and previous.get("fingerprint") == fingerprint:
+        splits.update(previous.get("splits", {}))
+    splits["dev"] = _split_entry(doc, doc["sets"] if doc["split"] == "dev" else doc["dev"], name)
+    if doc["split"] != "dev":
+        splits[doc["split"]] = _split_entry(doc, doc["sets"], name)
+    return {"kind": "music_text_checkpoint_metrics", "checkpoint": name, "fingerprint": fingerprint,
+            "splits": {s: splits[s] for s in ("dev", "test") if s in splits}}
+
+
+def write_checkpoint_metrics(checkpoint: Path, doc: dict) -> Path:
+    """Write CHECKPOINT/metrics.json from an evaluation object and re-render the card's Evaluation section."""
+    folder = resolve_checkpoint_dir(Path(checkpoint))
+    entry = next(c for c in doc["checkpoints"] if c["name"] == Path(checkpoint).name)
+    path = folder / METRICS_FILE
+    previous = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    metrics = json.loads(dump_json(build_metrics(doc, entry["name"], entry["fingerprint"], previous)))
+    path.write_text(dump_json(metrics), encoding="utf-8")
+    card = folder / CARD_FILE
+    text = card.read_text(encoding="utf-8") if card.is_file() else f"# {entry['name']}\n"
+    card.write_text(replace_evaluation_section(text, render_evaluation_section(metrics)), encoding="utf-8")
+    return path

@@ -1,0 +1,107 @@
+"""README tables rendered from the evaluation JSON in results/, between markers:
+
+    <!-- table:music_text_test_synthetic -->
+    ...generated...
+    <!-- /table -->
+
+`python -m vml_demo evaluate render-readme` rewrites them; a test fails when one is stale, so README quotes
+only numbers the evaluation commands wrote (each table names its file and command).
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from .results import load_json
+
+_BLOCK = re.compile(r"(<!-- table:(?P<name>[\w.-]+) -->\n)(?P<body>.*?)(<!-- /table -->)", re.DOTALL)
+
+
+def _pct(x) -> str:
+    return "" if x is None else f"{100 * x:.1f}"
+
+
+def _md(header: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows]
+
+
+def _source(doc: dict, file: str) -> str:
+    meta = {**doc.get("meta", {}), **doc}  # benchmarks keep command/date under "meta"
+    stamp = ", ".join(x for x in (str(meta.get("date", ""))[:10], meta.get("code_version", "")) if x)
+    return f"From `results/{file}`, written by `{meta.get('command', '')}`" + (f" ({stamp})." if stamp else ".")
+
+
+def _music_text(doc: dict, file: str, set_name: str) -> list[str]:
+    result = doc["sets"].get(set_name)
+    if result is None:
+        return [f"(no {set_name} set in `results/{file}`)"]
+    rows = []
+    for r in result["retrieval"]:
+        hub = r.get("hubness") or {}
+        rows.append([r["space"], _pct(r["R@1"]), _pct(r["R@5"]), _pct(r["R@10"]), f"{r['medR']:g}", f"{r['mAP']:.3f}",
+                     f"{hub['skewness']:.2f}" if hub else "", _pct(hub.get("max_share"))])
+    tag_rows = {}
+    for t in result["tagging"]:
+        tag_rows.setdefault(t["space"], {})[t["category"]] = t["ROC-AUC"]
+    cats = list(dict.fromkeys(t["category"] for t in result["tagging"]))
+    lines = [f"{set_name.capitalize()} set, {doc['split']} split: {result['clips']} clips, {result['queries']} queries. "
+             + _source(doc, file), ""]
+    lines += _md(["space", "R@1", "R@5", "R@10", "median rank", "mAP", "hubness skew", "top-10 max share"], rows)
+    if cats:
+        lines += ["", "Zero-shot tagging, macro ROC-AUC (%):", ""]
+        lines += _md(["space", *cats], [[s, *(_pct(v.get(c)) for c in cats)] for s, v in tag_rows.items()])
+    for e in doc.get("ensembles", []):
+        lines += ["", f"Ensemble weight for {e['tower']}: bridge {e['bridge_weight']:g}, chosen on dev ({e['criterion']})."]
+    return lines
+
+
+def _video(doc: dict, file: str) -> list[str]:
+    lines = [f"Judged fit of the top 5 for the {len(doc['videos'])} {doc['split']} videos, video only. " + _source(doc, file), ""]
+    rows = [[name, m["space"], str(pool["clips"]), _pct(m["fit@5"]), _pct(m["random"])]
+            for name, pool in doc["pools"].items() for m in pool["mean"]]
+    lines += _md(["pool", "space", "clips", "fit@5 (%)", "random (%)"], rows)
+    lines += ["", "Words the zero-shot path produced:", ""]
+    lines += _md(["video", "description embedded"], [[v["id"], v["query_text"]] for v in doc["videos"]])
+    return lines
+
+
+def _generic(doc: dict, file: str) -> list[str]:
+    """Any results file with a `rows` list (e.g. the ViML synthetic benchmark): its scalar columns."""
+    rows = doc.get("rows") or []
+    cols = list(dict.fromkeys(k for r in rows for k, v in r.items() if not isinstance(v, (dict, list))))
+
+    def cell(c, v):
+        if isinstance(v, float):
+            return _pct(v) if c.startswith("R@") else f"{v:.4g}"
+        return "" if v is None else str(v)
+
+    return [_source(doc, file), ""] + _md(cols, [[cell(c, r.get(c)) for c in cols] for r in rows])
+
+
+def _renderer(name: str):
+    """Table name -> (results file, render function)."""
+    m = re.fullmatch(r"music_text_(dev|test)_(synthetic|real)", name)
+    if m:
+        return f"music_text_{m[1]}.json", lambda doc, f: _music_text(doc, f, m[2])
+    m = re.fullmatch(r"video_(dev|test)", name)
+    if m:
+        return f"video_{m[1]}.json", _video
+    return f"{name}.json", _generic
+
+
+def render_table(name: str, results_dir: Path) -> str:
+    file, render = _renderer(name)
+    path = Path(results_dir) / file
+    if not path.is_file():
+        return f"(no `results/{file}` yet: run the evaluation command that writes it)\n"
+    return "\n".join(render(load_json(path), file)) + "\n"
+
+
+def render_readme(text: str, results_dir: Path) -> tuple[str, list[str]]:
+    names: list[str] = []
+
+    def sub(m: re.Match) -> str:
+        names.append(m["name"])
+        return m.group(1) + render_table(m["name"], results_dir) + m.group(4)
+
+    return _BLOCK.sub(sub, text), names
