@@ -87,6 +87,8 @@ class OrtMusicnn:
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.log_severity_level = 3
+        # No busy-waiting between ops: the decode thread and ffmpeg need the same two cores.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     def __call__(self, patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
