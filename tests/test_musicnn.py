@@ -6,6 +6,7 @@ generated signal; the exact input samples are stored with them.
 """
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 from pathlib import Path
@@ -26,12 +27,14 @@ from vml_demo.encoders.musicnn import (
     mel16_frames,
     musicnn_package_dir,
 )
+from vml_demo.encoders.musicnn_ort import OrtMusicnn, export_onnx, weights_digest
 from vml_demo.encoders.tf_checkpoint import read_tf_checkpoint
 from vml_demo.errors import CorruptMediaError, EmptyMediaError, WeightsUnavailableError
 
 FIXTURE = Path(__file__).parent / "fixtures" / "musicnn_reference.npz"
 SIGNALS = ["rock", "waltz", "synth"]
 MODELS = ["MTT_musicnn", "MSD_musicnn"]
+RUNTIMES = ["torch", "onnxruntime"]
 TAG_ATOL = 1e-4
 EMBEDDING_ATOL = 1e-4  # penultimate activations are O(1); observed differences are ~1e-5
 
@@ -129,13 +132,22 @@ def test_compression_stays_finite_for_loud_audio():
 # ---- network and encoder --------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=None)
+def tagger_with(model: str, runtime: str) -> MusicnnTagger:
+    return MusicnnTagger(model, device="cpu", runtime=runtime)
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
 @pytest.mark.parametrize("model", MODELS)
 @pytest.mark.parametrize("key", SIGNALS)
-def test_network_matches_tensorflow_on_identical_log_mel(reference, model, key):
+def test_network_matches_tensorflow_on_identical_log_mel(reference, model, key, runtime):
+    """Both runtimes: torch (the GPU path) and the ONNX export run by onnxruntime (the CPU default)."""
     tags, penultimate = reference[f"{model}_{key}_tags"], reference[f"{model}_{key}_penultimate"]
     n = len(tags)
     patches = compress_mel(reference[f"mel16_{key}"][: n * PATCH_FRAMES]).reshape(n, PATCH_FRAMES, N_MELS)
-    probs, embeddings = load_musicnn(model).predict_log_mel(patches)
+    tagger = tagger_with(model, runtime)
+    assert tagger.runtime == runtime
+    probs, embeddings = tagger.predict_log_mel(patches)
     assert np.abs(probs - tags).max() < TAG_ATOL
     assert np.abs(embeddings - penultimate).max() < EMBEDDING_ATOL
 
@@ -222,3 +234,30 @@ def test_loader_attributes_and_cache():
 def test_unknown_model_is_a_clear_error():
     with pytest.raises(WeightsUnavailableError, match="MTT_musicnn"):
         MusicnnTagger("MTT_vggish")
+
+
+def test_cpu_default_runs_onnxruntime_and_the_torch_module_stays():
+    tagger = load_musicnn("MTT_musicnn", device="cpu")
+    assert tagger.runtime == "onnxruntime" and tagger.net is not None  # the torch module is the GPU path
+    with pytest.raises(ValueError, match="runtime"):
+        MusicnnTagger("MTT_musicnn", runtime="tensorflow")
+
+
+def test_onnx_export_is_cached_by_the_weights_hash(tmp_path):
+    import torch
+
+    net = tagger_with("MSD_musicnn", "torch").net
+    first = export_onnx(net, tmp_path)
+    stamp = first.stat().st_mtime_ns
+    assert export_onnx(net, tmp_path) == first and first.stat().st_mtime_ns == stamp  # reused, not rewritten
+    assert [p.name for p in tmp_path.iterdir()] == [first.name]  # no staging file left behind
+    changed = MusicnnTagger("MSD_musicnn", device="cpu", runtime="torch").net
+    with torch.no_grad():
+        changed.output.bias.add_(1.0)
+    assert weights_digest(changed) != weights_digest(net)
+    assert export_onnx(changed, tmp_path) != first
+    patches = np.random.default_rng(0).random((3, PATCH_FRAMES, N_MELS), dtype=np.float32)
+    with torch.no_grad():
+        logits, _ = changed(torch.from_numpy(patches))
+    probs, _ = OrtMusicnn(changed, cache_dir=tmp_path)(patches)
+    np.testing.assert_allclose(probs, torch.sigmoid(logits).numpy(), atol=1e-5)  # the new weights run
