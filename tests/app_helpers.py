@@ -48,3 +48,16 @@ def api_app(tmp_path_factory):
     with isolated_app(work, env) as running:
         running.served = work / "served"
         yield running
+
+
+@pytest.fixture(scope="module")
+def app(api_app):
+    return api_app
+
+
+@pytest.fixture(scope="module")
+def client(app):
+    """A gradio_client Client on the shared API app."""
+    from gradio_client import Client
+
+    return Client(app.url, verbose=False)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from vml_demo import config
-from app_helpers import MAX_VIDEO_S, api_app  # noqa: F401 - api_app is a fixture
+from app_helpers import MAX_VIDEO_S, api_app, app, client  # noqa: F401 - fixtures
 from vml_demo.app import formatting, sessions
 from vml_demo.app.embedding_map import build_figure, fit_projection
 from vml_demo.app.handlers import compose_query
@@ -31,18 +31,6 @@ from library_helpers import write_tone  # noqa: E402 - tests/ is on sys.path (ro
 VIDEOS = config.SAMPLE_VIDEOS_DIR
 
 # -- the running app -----------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def app(api_app):
-    return api_app
-
-
-@pytest.fixture(scope="module")
-def client(app):
-    from gradio_client import Client
-
-    return Client(app.url, verbose=False)
-
 
 def search(client, *, video=None, text="", genres=(), moods=(), instruments=(), weight=0.5, k=5, library=BUNDLED):
     from gradio_client import handle_file

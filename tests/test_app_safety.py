@@ -24,7 +24,7 @@ from types import SimpleNamespace
 import pytest
 
 import media_factory as mf
-from app_helpers import MAX_UPLOADS, MAX_VIDEO_S, api_app  # noqa: F401 - api_app is a fixture
+from app_helpers import MAX_UPLOADS, MAX_VIDEO_S, api_app, app, client  # noqa: F401 - fixtures
 from library_helpers import write_tone
 from vml_demo import config
 from vml_demo.app import sessions
@@ -32,18 +32,6 @@ from vml_demo.app.libraries import BUNDLED, LibraryRegistry, allowed_folder
 from vml_demo.errors import LibraryError
 
 VIDEOS = config.SAMPLE_VIDEOS_DIR
-
-
-@pytest.fixture(scope="module")
-def app(api_app):
-    return api_app
-
-
-@pytest.fixture(scope="module")
-def client(app):
-    from gradio_client import Client
-
-    return Client(app.url, verbose=False)
 
 
 def stored_state(app) -> str:
