@@ -40,12 +40,12 @@ def test_viml_clips_cover_every_query_length_and_group_by_video():
 
 
 def test_overlapping_clips_are_not_each_others_negatives():
-    from vml_demo.model.checkpoint import build_model, load_config
+    from vml_demo.model.factory import create_model, load_config
 
     cfg = load_config("viml_default", {"features": {"video_dim": 3, "text_dim": 4, "music_dim": 5},
                                        "model": {"d_model": 16, "n_layers": 1, "text_dropout": 0.0,
                                                  "video_dropout": 0.0, "dropout": 0.0}})
-    model = build_model(cfg, seed=0).eval()
+    model = create_model(cfg, seed=0).eval()
     data = viml_recipe.to_paired([_item("a", 3), _item("b", 3, 1)], FakeTextEncoder(), 64)
     model.prepare(data)
     batch = next(data.batches(len(data)))

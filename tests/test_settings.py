@@ -17,7 +17,7 @@ def test_defaults_when_nothing_is_set(monkeypatch):
     monkeypatch.setenv("HOME", "/home/someone")
     s = get_settings({})
     assert s.db_dir == config.ASSETS_DIR / "index" and s.max_video_s == 600.0 and s.query_threads == 1
-    assert s.space == "bridge" and s.profile == "auto" and s.device == "auto" and not s.allow_download
+    assert s.space == "auto" and s.profile == "auto" and s.device == "auto" and not s.allow_download
     assert s.clip_weights is None and s.viml_checkpoint is None and s.text_lm is None and not s.on_hosted_space
     assert (s.server_name, s.server_port, s.log_level) == ("127.0.0.1", 7860, "INFO")
     assert s.libraries_dir == Path("/home/someone/.cache/vml_demo/libraries")

@@ -174,7 +174,8 @@ class LibraryRegistry:
 
     def index_uploads(self, name: str, files: list[str], progress: IndexProgress | None = None) -> IndexOutcome:
         """Copy uploaded audio files into the library's own folder (never over another file), then index it."""
-        from ..library.indexer import AUDIO_EXTENSIONS, content_hash
+        from ..library.indexer import AUDIO_EXTENSIONS
+        from ..media.hashing import file_sha256
 
         name = check_library_name(name)
         if not files:
@@ -192,7 +193,7 @@ class LibraryRegistry:
         with self._lock_for(name):
             target.mkdir(parents=True, exist_ok=True)
             for src in usable:
-                _copy_without_overwriting(src, target, content_hash)
+                _copy_without_overwriting(src, target, file_sha256)
             return self._index(name, target, name, progress)
 
     def _index(self, name: str, folder: Path, shown: str, progress: IndexProgress | None) -> IndexOutcome:
