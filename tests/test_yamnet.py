@@ -123,7 +123,7 @@ def test_class_map_and_interface(yamnet):
     assert all(cid.startswith("/") for cid in yamnet.class_ids)
 
 
-ONTOLOGY = Path("/work/shared/data/audioset_ontology.json")
+ONTOLOGY = Path(__file__).resolve().parents[2] / "shared" / "data" / "audioset_ontology.json"  # ../shared beside the checkout
 
 
 @pytest.mark.skipif(not ONTOLOGY.is_file(), reason="AudioSet ontology not on this machine")
