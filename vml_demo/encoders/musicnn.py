@@ -22,6 +22,7 @@ from torch.nn import functional as F
 from vml_demo.encoders.base import AudioEncoder, AudioFrames
 from vml_demo.encoders.device import pick_device
 from vml_demo.encoders.melspec import mel_filterbank
+from vml_demo.encoders.onnx_cache import use_onnxruntime
 from vml_demo.encoders.tf_checkpoint import read_tf_checkpoint
 from vml_demo.errors import CorruptMediaError, EmptyMediaError, WeightsUnavailableError
 
@@ -248,11 +249,7 @@ class MusicnnTagger(AudioEncoder):
         if len(self.labels) != self.net.output.out_features:
             raise WeightsUnavailableError(f"musicnn {model}: label list and checkpoint disagree.")
         # On the CPU the same module runs through onnxruntime (faster convolutions); torch on a GPU.
-        if runtime not in ("auto", "torch", "onnxruntime"):
-            raise ValueError(f"runtime must be auto, torch or onnxruntime, not {runtime!r}")
-        use_ort = runtime == "onnxruntime" or (
-            runtime == "auto" and self.device == "cpu" and importlib.util.find_spec("onnxruntime") is not None
-        )
+        use_ort = use_onnxruntime(runtime, self.device)
         self._ort = None
         if use_ort:
             from vml_demo.encoders.musicnn_ort import OrtMusicnn

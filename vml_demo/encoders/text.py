@@ -17,6 +17,8 @@ from ..compat import ensure_torchvision_importable
 from .base import TextEncoder, l2_normalize
 from .cached_text import CachedTextEncoder
 from .device import pick_device
+from .onnx_cache import use_onnxruntime
+from ..settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -24,15 +26,30 @@ TEXT_ENCODER_NAMES = ("minilm", "clip")
 
 
 class MiniLMTextEncoder(CachedTextEncoder):
-    """all-MiniLM-L6-v2 (sentence-transformers), 384-d, rows L2-normalised."""
+    """all-MiniLM-L6-v2, 384-d, rows L2-normalised: on the CPU its ONNX export through onnxruntime
+    (minilm_onnx.py; no torch, transformers or sentence-transformers imported), on a GPU sentence-transformers."""
 
     name = "minilm"
     dim = 384
 
-    def __init__(self, device: str | None = None, batch_size: int = 64, cache_size: int = 4096):
+    def __init__(self, device: str | None = None, batch_size: int = 64, cache_size: int = 4096,
+                 runtime: str = "auto"):
         self.device = pick_device(device)
         self.batch_size = int(batch_size)
         model_dir = minilm_model_dir()
+        super().__init__(cache_size)
+        self._model_lock = threading.Lock()
+        if use_onnxruntime(runtime, self.device, "tokenizers"):
+            from .minilm_onnx import OrtMiniLM
+
+            self._encode_rows = OrtMiniLM(model_dir, get_settings().query_threads, self.batch_size)
+            self.runtime = "onnxruntime"
+        else:
+            self._encode_rows = self._sentence_transformer(model_dir)
+            self.runtime = "torch"
+        log.info("MiniLM text encoder loaded from %s on %s (%s)", model_dir, self.device, self.runtime)
+
+    def _sentence_transformer(self, model_dir):
         ensure_torchvision_importable()  # transformers imports torchvision when it is installed
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
@@ -40,26 +57,22 @@ class MiniLMTextEncoder(CachedTextEncoder):
         bars_on = hf_logging.is_progress_bar_enabled()
         hf_logging.disable_progress_bar()  # transformers 5 draws a "Loading weights" bar on stderr
         try:
-            self._model = SentenceTransformer(str(model_dir), device=self.device)
+            model = SentenceTransformer(str(model_dir), device=self.device)
         finally:
             if bars_on:
                 hf_logging.enable_progress_bar()
-        self._model.eval()
-        super().__init__(cache_size)
-        self._model_lock = threading.Lock()
-        log.info("MiniLM text encoder loaded from %s on %s", model_dir, self.device)
+        model.eval()
+
+        def encode(texts: list[str]) -> np.ndarray:
+            return model.encode(texts, batch_size=self.batch_size, convert_to_numpy=True,
+                                normalize_embeddings=True, show_progress_bar=False)
+
+        return encode
 
     def _encode_uncached(self, texts: list[str]) -> np.ndarray:
         with self._model_lock:
-            rows = self._model.encode(
-                texts,
-                batch_size=self.batch_size,
-                convert_to_numpy=True,
-                normalize_embeddings=True,
-                show_progress_bar=False,
-            )
+            rows = self._encode_rows(texts)
         return l2_normalize(rows)
-
 
 
 def minilm_model_dir():

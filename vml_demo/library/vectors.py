@@ -53,21 +53,31 @@ class VectorIndex:
         return self.index.search(q, min(max(k, 1), max(len(self), 1)))
 
     def save(self, path: Path, header: dict) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         faiss = _faiss()
-        for target, write in (
-            (path, lambda tmp: faiss.write_index(self.index, tmp)),
-            (path.with_suffix(".json"), lambda tmp: Path(tmp).write_text(json.dumps(header))),
-        ):
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-            os.close(fd)
-            try:
-                write(tmp)
-                os.chmod(tmp, 0o644)  # mkstemp makes 0600; the index is as readable as the database
-                os.replace(tmp, target)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+        _write_with_header(path, lambda tmp: faiss.write_index(self.index, tmp), header)
+
+
+def _write_with_header(path: Path, write, header: dict) -> None:
+    """`write(temp path)` then the JSON header beside it, each renamed into place (header last: it validates)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for target, step in ((path, write), (path.with_suffix(".json"), lambda tmp: Path(tmp).write_text(json.dumps(header)))):
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        os.close(fd)
+        try:
+            step(tmp)
+            os.chmod(tmp, 0o644)  # mkstemp makes 0600; derived files are as readable as the database
+            os.replace(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+
+def _current_header(path: Path, key: str, generation: int) -> bool:
+    try:
+        header = json.loads(path.with_suffix(".json").read_text())
+    except (OSError, ValueError):
+        return False
+    return path.exists() and header.get("generation") == generation and header.get("key") == key
 
 
 def index_path(db_dir: Path, key: str) -> Path:
@@ -81,14 +91,11 @@ def load_or_build(store: LibraryStore, key: str, build_rows, *, save: bool = Tru
     `build_rows()` returns (window ids, vectors) for the current store contents.
     """
     path = index_path(store.db_dir, key)
-    header_path = path.with_suffix(".json")
     generation = store.generation()
-    if path.exists() and header_path.exists():
+    if _current_header(path, key, generation):
         try:
-            header = json.loads(header_path.read_text())
-            if header.get("generation") == generation and header.get("key") == key:
-                return VectorIndex.from_faiss(_faiss().read_index(str(path)))
-        except (OSError, ValueError, RuntimeError):
+            return VectorIndex.from_faiss(_faiss().read_index(str(path)))
+        except (OSError, RuntimeError):
             pass  # unreadable or partial: rebuild below
     ids, vectors = build_rows()
     index = VectorIndex(ids, vectors)
@@ -99,3 +106,27 @@ def load_or_build(store: LibraryStore, key: str, build_rows, *, save: bool = Tru
             pass  # a read-only library still works, it just rebuilds in memory next time
     return index
 
+
+
+def load_or_build_arrays(store: LibraryStore, key: str, build) -> dict[str, np.ndarray]:
+    """Arrays derived from the store (`build()` -> {name: array}), kept beside it as one .npz per key and
+    reused while the store's generation is the one they were built from; a read-only library rebuilds them."""
+    path = index_path(store.db_dir, key).with_suffix(".npz")
+    generation = store.generation()
+    if _current_header(path, key, generation):
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return {name: data[name] for name in data.files}
+        except (OSError, ValueError):
+            pass  # unreadable or partial: rebuild below
+    arrays = build()
+    try:
+        _write_with_header(path, lambda tmp: _save_npz(tmp, arrays), {"key": key, "generation": generation})
+    except OSError:
+        pass
+    return arrays
+
+
+def _save_npz(tmp: str, arrays: dict[str, np.ndarray]) -> None:
+    with open(tmp, "wb") as fh:  # a file object: np.savez would append ".npz" to a path
+        np.savez(fh, **arrays)

@@ -10,6 +10,7 @@ viml_path.py when a trained ViML checkpoint fits.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -21,6 +22,7 @@ from ..errors import QueryError, VmlError
 from ..library.features import load_window_table
 from ..library.store import LibraryStore
 from ..settings import get_settings
+from ..textsynth.terms import window_term_matrix
 from .explain import track_terms, why_matched
 from .query import parse_query
 from .ranking import Ranker
@@ -32,18 +34,25 @@ log = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]
 
 
+def limit_torch_threads() -> None:
+    """VML_QUERY_THREADS torch threads per query, when torch is in use: a text search never imports it (the
+    MiniLM query encoder runs through onnxruntime), and importing it only to cap its threads costs a second."""
+    torch = sys.modules.get("torch")
+    threads = get_settings().query_threads
+    if torch is not None and torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+
+
 class SearchEngine:
     def __init__(self, db_dir: str | Path | None = None, *, space: str | None = None, profile: str | None = None):
         from ..encoders.profiles import active_profile
         from ..encoders.text import load_text_encoder
 
-        import torch
-
         settings = get_settings()
-        torch.set_num_threads(settings.query_threads)
         self.db_dir = Path(db_dir or settings.db_dir)
         self.store = LibraryStore(self.db_dir)
         self.table = load_window_table(self.store)
+        window_term_matrix(self.table, self.store)  # from the library's derived cache when it is current
         self.tracks = {t.id: t for t in self.store.tracks()}
         self.profile = active_profile(profile)
         self.text_encoder = load_text_encoder(self.profile.text_encoder)
@@ -53,6 +62,8 @@ class SearchEngine:
         self.ranker = Ranker(self.window_emb, np.array(sorted(slices), np.int64), slices)
         self.terms = track_terms(self.table)  # track id -> its strongest vocabulary terms
         self.viml, self.viml_note = self._load_viml()
+        limit_torch_threads()
+
 
     def _load_viml(self):
         """The learned ViML path when a checkpoint fits the active encoders, else (None, why not)."""
@@ -102,6 +113,7 @@ class SearchEngine:
         if not 0.0 <= video_weight <= 1.0:
             raise QueryError("The video weight must be between 0 (text only) and 1 (video only)")
         k = max(1, min(int(k), 100))
+        limit_torch_threads()  # a video query may have imported torch since the last call
         report = progress or (lambda frac, desc: None)
         timings: dict[str, float] = {}
         query = parse_query(text)

@@ -21,11 +21,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from .. import config
 from ..library.features import WindowTable
-from ..model.music_text_inference import embed_in_context, table_sequences
 from ..settings import get_settings
 from .ranking import Ranker
 
@@ -75,6 +73,8 @@ class VimlPath:
         return f"ViML checkpoint {self.source} (fusion {self.config['model']['fusion']})"
 
     def _embed_library(self, table: WindowTable) -> np.ndarray:
+        from ..model.music_text_inference import embed_in_context, table_sequences
+
         return embed_in_context(self.model.encode_music, table.features, table_sequences(table),
                                 int(self.config["model"]["d_model"]))
 
@@ -86,7 +86,6 @@ class VimlPath:
         text_part = c * text_vec if c else np.zeros(self.ranker.neg_emb.shape[1], np.float32)
         return np.concatenate([viml_part, text_part]).astype(np.float32), (a, b, c)
 
-    @torch.no_grad()
     def encode_query(self, video: str | Path, text: str, report=lambda f, d: None
                      ) -> tuple[np.ndarray, np.ndarray | None, dict]:
         """(video-only query [d], fused video+text query [d] or None without text, timings)."""
@@ -101,11 +100,14 @@ class VimlPath:
         feats = feats[: int(self.config["model"]["max_video_segments"])]
         timings["video_features"] = time.perf_counter() - t
         t = time.perf_counter()
-        video_feats = torch.from_numpy(feats[None])
-        video_only = self.model.encode_query(video_feats, None, None)[0].numpy()
-        fused = None
-        if text:
-            text_emb = torch.from_numpy(self.text_encoder.encode([text]))
-            fused = self.model.encode_query(video_feats, None, text_emb)[0].numpy()
+        import torch  # loaded with the checkpoint already; imported here so a text-only process never loads it
+
+        with torch.no_grad():
+            video_feats = torch.from_numpy(feats[None])
+            video_only = self.model.encode_query(video_feats, None, None)[0].numpy()
+            fused = None
+            if text:
+                text_emb = torch.from_numpy(self.text_encoder.encode([text]))
+                fused = self.model.encode_query(video_feats, None, text_emb)[0].numpy()
         timings["viml_query"] = time.perf_counter() - t
         return video_only, fused, timings

@@ -21,11 +21,25 @@ def term_matrix_from_scores(
     return window_term_scores(taggers)
 
 
-def window_term_matrix(table: WindowTable) -> tuple[list[str], np.ndarray]:
+def window_term_matrix(table: WindowTable, store=None) -> tuple[list[str], np.ndarray]:
     """Term scores of every window of a table; computed once per table (the bridge, its statistics and the
-    explanations all read it)."""
+    explanations all read it). With the table's `store`, kept on disk beside the library and reused until the
+    library or the vocabulary changes (a cold search then skips the computation)."""
     if "term_matrix" not in table.derived:
-        table.derived["term_matrix"] = term_matrix_from_scores(table.scores, table.labels, table.vocabularies)
+        compute = lambda: term_matrix_from_scores(table.scores, table.labels, table.vocabularies)  # noqa: E731
+        if store is None:
+            table.derived["term_matrix"] = compute()
+        else:
+            from ..library.vectors import load_or_build_arrays
+            from ..media.hashing import file_sha256
+            from .vocabulary import VOCABULARY_PATH
+
+            def build():
+                names, matrix = compute()
+                return {"names": np.array(names), "matrix": matrix}
+
+            arrays = load_or_build_arrays(store, f"term_matrix-{file_sha256(VOCABULARY_PATH, 16)}", build)
+            table.derived["term_matrix"] = ([str(n) for n in arrays["names"]], arrays["matrix"])
     return table.derived["term_matrix"]
 
 

@@ -1,0 +1,66 @@
+"""ONNX graphs exported once from their torch modules and cached on disk under a digest of their weights.
+
+Used by musicnn (musicnn_ort.py) and MiniLM (minilm_onnx.py). The export is written to a temporary file and
+renamed into place, so a killed or concurrent run never leaves half a model; a changed weight file changes the
+digest, so a stale graph is never loaded.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+from ..settings import get_settings
+
+log = logging.getLogger(__name__)
+
+
+def cache_root(kind: str) -> Path:
+    """Folder of one kind of exported graph ("musicnn_onnx", "minilm_onnx") in the user's cache."""
+    return get_settings().cache_home.expanduser() / "vml_demo" / kind
+
+
+def cached_export(target: Path, export: Callable[[str], None]) -> Path:
+    """`target` (a path whose name carries the weights' digest), written by `export(staging path)` if absent."""
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, staging = tempfile.mkstemp(prefix=".export-", suffix=".onnx", dir=target.parent)
+    os.close(fd)
+    try:
+        export(staging)
+        os.chmod(staging, 0o644)
+        os.replace(staging, target)
+    finally:
+        if os.path.exists(staging):
+            os.unlink(staging)
+    log.info("exported %s", target)
+    return target
+
+
+def cpu_session(path: Path, threads: int, spin: bool = False):
+    """An onnxruntime CPU session with `threads` intra-op threads, sequential execution, quiet logging."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = max(1, int(threads))
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3
+    # No busy-waiting between ops unless asked: decoding threads and ffmpeg share the same cores.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def use_onnxruntime(runtime: str, device: str, *modules: str) -> bool:
+    """runtime "auto": onnxruntime on the CPU when it (and `modules`) are installed, torch on a GPU."""
+    import importlib.util
+
+    if runtime not in ("auto", "torch", "onnxruntime"):
+        raise ValueError(f"runtime must be auto, torch or onnxruntime, not {runtime!r}")
+    return runtime == "onnxruntime" or (
+        runtime == "auto" and device == "cpu"
+        and all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", *modules))
+    )
