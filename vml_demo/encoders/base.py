@@ -27,13 +27,25 @@ class AudioFrames:
 
 
 class AudioEncoder:
-    """Music/sound tagger with an embedding (musicnn, YAMNet)."""
+    """Music/sound tagger with an embedding (musicnn, YAMNet).
+
+    `analyze(audio)` is `analyze_front(front(audio))`: encoders with the same `front_end` name compute the
+    same features from a signal (both musicnn models read one log-mel), so a caller running several on one
+    signal computes them once (library.indexer.analyze_blocks). By default the front end is the audio itself.
+    """
 
     name: str  # stable id stored in the index, e.g. "musicnn_mtt"
     vocabulary: str  # tag vocabulary name, e.g. "mtt", "msd", "audioset"
     sample_rate: int
     labels: list[str]
     embedding_dim: int
+    front_end: str | None = None  # None: nothing to share
+
+    def front(self, audio: np.ndarray):
+        return audio
+
+    def analyze_front(self, features) -> AudioFrames:
+        return self.analyze(features)
 
     def analyze(self, audio: np.ndarray) -> AudioFrames:  # pragma: no cover - interface
         raise NotImplementedError

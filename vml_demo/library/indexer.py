@@ -82,6 +82,26 @@ def decode_track(path: Path) -> tuple[float, list[tuple[float, np.ndarray]]]:
     return offset, blocks
 
 
+def analyze_blocks(blocks: list[tuple[float, np.ndarray]], encoders: list[AudioEncoder]) -> list:
+    """Each encoder's AudioFrames over a track's blocks, the encoders running side by side.
+
+    A front end shared by several encoders (both musicnn models read one log-mel) is computed once per block;
+    the models then run in one thread each (onnxruntime and torch release the GIL), which on 2 cores used
+    less CPU than one model at a time on both cores, and overlaps the small single-threaded ops.
+    """
+    per_block = []
+    with ThreadPoolExecutor(max_workers=max(1, len(encoders))) as pool:
+        for offset, samples in blocks:
+            fronts: dict = {}
+            for enc in encoders:
+                key = enc.front_end or id(enc)
+                if key not in fronts:
+                    fronts[key] = enc.front(samples)
+            jobs = [pool.submit(enc.analyze_front, fronts[enc.front_end or id(enc)]) for enc in encoders]
+            per_block.append((offset, [job.result() for job in jobs]))
+    return [concat_frames([(offset, outs[i]) for offset, outs in per_block]) for i in range(len(encoders))]
+
+
 def analyze_track(blocks: list[tuple[float, np.ndarray]], duration_s: float, encoders: Iterable[AudioEncoder],
                   spans: list[tuple[float, float]] | None = None):
     """Windows and per-window vectors {(encoder, 'emb'|'scores'): [W, D]} for one decoded track.
@@ -90,8 +110,8 @@ def analyze_track(blocks: list[tuple[float, np.ndarray]], duration_s: float, enc
     """
     spans = window_spans(duration_s) if spans is None else spans
     vectors: dict[tuple[str, str], np.ndarray] = {}
-    for enc in encoders:
-        frames = concat_frames([(offset, enc.analyze(samples)) for offset, samples in blocks])
+    encoders = list(encoders)
+    for enc, frames in zip(encoders, analyze_blocks(blocks, encoders)):
         emb, scores = pool_into_windows(frames, spans)
         vectors[(enc.name, "emb")] = emb
         vectors[(enc.name, "scores")] = scores

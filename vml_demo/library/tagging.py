@@ -6,8 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from ..encoders.profiles import music_encoders
-from .indexer import decode_track
-from .windows import concat_frames
+from .indexer import analyze_blocks, decode_track
 
 
 def tag_file(path: str | Path, top: int = 10) -> dict:
@@ -18,8 +17,8 @@ def tag_file(path: str | Path, top: int = 10) -> dict:
 def tag_audio(duration_s: float, blocks: list[tuple[float, np.ndarray]], top: int = 10) -> dict:
     """Top tags per vocabulary of decoded audio (16 kHz blocks, as `decode_track` gives them)."""
     out = {"duration_s": round(duration_s, 2), "vocabularies": {}}
-    for enc in music_encoders():
-        frames = concat_frames([(offset, enc.analyze(samples)) for offset, samples in blocks])
+    encoders = music_encoders()
+    for enc, frames in zip(encoders, analyze_blocks(blocks, encoders)):
         mean = frames.scores.mean(axis=0)
         order = np.argsort(-mean)[:top]
         out["vocabularies"][enc.vocabulary] = [
