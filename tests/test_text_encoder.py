@@ -99,6 +99,31 @@ def test_text_search_process_imports_no_torch():
     assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
+def test_persistent_rows_are_reused_only_for_the_same_fingerprint_and_texts(tmp_path, monkeypatch):
+    from vml_demo.encoders.cached_text import persistent_rows
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    calls = []
+
+    class Fake:
+        dim, fingerprint = 2, "fake-1"
+
+        def encode(self, texts):
+            calls.append(list(texts))
+            return np.array([[len(t), len(calls)] for t in texts], np.float32)
+
+    enc = Fake()
+    first = persistent_rows(enc, ["a", "bb"])
+    assert np.array_equal(persistent_rows(enc, ["a", "bb"]), first) and len(calls) == 1  # from disk
+    persistent_rows(enc, ["a", "ccc"])
+    enc.fingerprint = "fake-2"
+    persistent_rows(enc, ["a", "bb"])
+    enc.fingerprint = None  # no fingerprint: never cached
+    persistent_rows(enc, ["a", "bb"])
+    persistent_rows(enc, ["a", "bb"])
+    assert len(calls) == 5
+
+
 def test_row_cache_encodes_each_new_string_once_and_evicts_oldest():
     calls = []
 

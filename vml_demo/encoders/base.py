@@ -56,6 +56,7 @@ class TextEncoder:
 
     name: str
     dim: int
+    fingerprint: str | None = None  # names the weights and runtime, where rows may be cached on disk
 
     def encode(self, texts: list[str]) -> np.ndarray:  # pragma: no cover - interface
         raise NotImplementedError

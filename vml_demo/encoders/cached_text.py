@@ -80,3 +80,35 @@ class CachedTextEncoder(TextEncoder):
         if not items:
             return np.zeros((0, self.dim), dtype=np.float32)
         return self._cache.lookup(items, self.dim, self._encode_uncached)
+
+
+def persistent_rows(encoder: TextEncoder, texts: list[str]) -> np.ndarray:
+    """`encoder.encode(texts)`, kept on disk for a fixed list of texts (the tag bridge's vocabulary phrases) when
+    the encoder has a `fingerprint` naming its weights and runtime; recomputed for encoders without one."""
+    fingerprint = getattr(encoder, "fingerprint", None)
+    if not fingerprint:
+        return encoder.encode(texts)
+    import hashlib
+    import os
+    import tempfile
+
+    from .onnx_cache import cache_root
+
+    key = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
+    path = cache_root("text_rows") / f"{fingerprint}-{key}.npy"
+    try:
+        rows = np.load(path, allow_pickle=False)
+        if rows.shape == (len(texts), encoder.dim):
+            return rows
+    except (OSError, ValueError):
+        pass
+    rows = encoder.encode(texts)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npy")
+        with os.fdopen(fd, "wb") as fh:
+            np.save(fh, rows)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only cache: encode again next time
+    return rows

@@ -105,7 +105,9 @@ class OrtMiniLM:
         pad_id = self.tokenizer.token_to_id("[PAD]")
         self.tokenizer.enable_padding(pad_id=pad_id, pad_token="[PAD]")
         self.batch_size = int(batch_size)
-        self._session = cpu_session(export_minilm(model_dir, cache_dir), threads)
+        path = export_minilm(model_dir, cache_dir)
+        self.digest = path.stem.split("-", 1)[1]  # of the weights: names what this encoder computes
+        self._session = cpu_session(path, threads)
 
     def __call__(self, texts: list[str]) -> np.ndarray:
         out = np.zeros((len(texts), 384), np.float32)

@@ -40,8 +40,9 @@ def cached_export(target: Path, export: Callable[[str], None]) -> Path:
     return target
 
 
-def cpu_session(path: Path, threads: int, spin: bool = False):
-    """An onnxruntime CPU session with `threads` intra-op threads, sequential execution, quiet logging."""
+def cpu_session(model: Path | bytes, threads: int, spin: bool = False):
+    """An onnxruntime CPU session (of a file, or a serialised graph) with `threads` intra-op threads, sequential
+    execution, quiet logging."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -51,7 +52,8 @@ def cpu_session(path: Path, threads: int, spin: bool = False):
     options.log_severity_level = 3
     # No busy-waiting between ops unless asked: decoding threads and ffmpeg share the same cores.
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    source = model if isinstance(model, bytes) else str(model)
+    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
 
 
 def use_onnxruntime(runtime: str, device: str, *modules: str) -> bool:

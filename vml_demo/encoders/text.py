@@ -44,6 +44,7 @@ class MiniLMTextEncoder(CachedTextEncoder):
 
             self._encode_rows = OrtMiniLM(model_dir, get_settings().query_threads, self.batch_size)
             self.runtime = "onnxruntime"
+            self.fingerprint = f"minilm-ort-{self._encode_rows.digest}"  # rows cached on disk (persistent_rows)
         else:
             self._encode_rows = self._sentence_transformer(model_dir)
             self.runtime = "torch"

