@@ -41,8 +41,16 @@ def main() -> None:
     for rel in files[: args.limit] if args.limit else files:
         shutil.copy(src / rel, folder / Path(rel).name)
     t = time.perf_counter()
-    ray.init(num_cpus=max(counts), include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": os.getcwd()}})
+    for attempt in range(3):  # a loaded machine can miss Ray's node start-up deadline
+        try:
+            ray.init(num_cpus=max(counts), include_dashboard=False, log_to_driver=False,
+                     runtime_env={"env_vars": {"PYTHONPATH": os.getcwd()}})
+            break
+        except Exception as err:  # noqa: BLE001 (ray raises plain Exception here)
+            print(f"ray start attempt {attempt + 1} failed: {str(err).splitlines()[0]}")
+            ray.shutdown()
+    else:
+        raise SystemExit("error: Ray did not start")
     out = {"command": "python benchmarks/ray_index.py" + (f" --limit {args.limit}" if args.limit != 12 else ""),
            "cpu_count": os.cpu_count(), "ray_start_s": time.perf_counter() - t, "runs": []}
     print(f"local Ray cluster with {max(counts)} CPUs started in {out['ray_start_s']:.1f} s; "

@@ -124,8 +124,9 @@ def _start_ray(address: str | None, workers: int | None):
         try:
             ray.init(address=address, num_cpus=workers if address is None else None, runtime_env=env,
                      include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
-        except (ConnectionError, RuntimeError, ValueError) as err:
-            raise LibraryError(f"cannot connect to the Ray cluster at {address}: {err}") from err
+        except Exception as err:  # ray raises plain Exception when its local node does not come up in time
+            where = f"the Ray cluster at {address}" if address else "a local Ray cluster"
+            raise LibraryError(f"cannot start or reach {where}: {str(err).splitlines()[0] if str(err) else err!r}") from err
     return ray
 
 
