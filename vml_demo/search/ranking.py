@@ -30,7 +30,8 @@ NEGATION_WEIGHT = 1.0  # penalty per unit of cosine above the library's mean for
 EXACT_MAX_WINDOWS = 500_000
 STAGE1_CHUNK = 4  # windows per stage-1 vector
 # Stage-1 hits kept (chunks; their tracks are the candidates). At 100k simulated tracks recall@10 against
-# exact scoring was 0.940 with 1000, 0.973 with 2000 and 0.990 with 5000 (0.993 with two negations).
+# exact scoring was 0.940 with 1000, 0.973 with 2000 and 0.990 with 5000 (0.993 with two negations), with
+# a flat stage 1 (before IVF-PQ; benchmarks/catalogue_scale.py measures the IVF-PQ one).
 CANDIDATE_TRACKS = 5000
 # Negations lower scores after stage 1 picked by the positive score alone, so keep more candidates then.
 NEGATION_CANDIDATE_FACTOR = 2
