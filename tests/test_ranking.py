@@ -93,3 +93,52 @@ def test_empty_library_and_large_k():
     assert Ranker(np.zeros((0, 4), np.float32), np.zeros(0, np.int64), {}).rank(np.ones(4), 5) == []
     emb, ids, slices, _ = _library(n_tracks=3)
     assert len(Ranker(emb, ids, slices).rank(np.ones(emb.shape[1], np.float32), 50)) == 3
+
+
+def test_compressed_stage1_returns_what_exact_ranking_returns_on_an_easy_case():
+    """Above the exact size stage 1 is IVF-PQ: on well-separated groups of tracks (a query near one group's
+    centre) the ranking, negation penalties and best-window rows included, is the exact one."""
+    from vml_demo.library.vectors import VectorIndex
+
+    rng = np.random.default_rng(3)
+    dim, groups, per_group = 32, 12, 40
+    centers = rng.standard_normal((groups, dim)) * 3
+    lengths = rng.integers(4, 9, groups * per_group)
+    group_of = np.repeat(np.arange(groups), per_group)
+    emb = np.concatenate([centers[g] + rng.standard_normal(dim) * 0.8 + rng.standard_normal((n, dim)) * 0.5
+                          for g, n in zip(group_of, lengths)])
+    emb = (emb / np.linalg.norm(emb, axis=1, keepdims=True)).astype(np.float32)
+    bounds = np.concatenate([[0], np.cumsum(lengths)])
+    ids = np.arange(len(lengths), dtype=np.int64)
+    slices = {int(t): slice(int(bounds[t]), int(bounds[t + 1])) for t in ids}
+    ranker = Ranker(emb, ids, slices, exact_max_windows=0, candidate_tracks=120, compressed_min_chunks=1)
+    assert not ranker.exact
+    index, _ = ranker.stage1()
+    assert type(index.index).__name__ == "IndexIVFPQ" and isinstance(index, VectorIndex)
+    for g in range(0, groups, 3):
+        q = (centers[g] / np.linalg.norm(centers[g])).astype(np.float32)
+        negs = (centers[(g + 1) % groups] / np.linalg.norm(centers[(g + 1) % groups]))[None].astype(np.float32)
+        for neg in (None, negs):
+            want = ranker.rank(q, 10, neg, exact=True)
+            got = ranker.rank(q, 10, neg)
+            assert [(r.track_id, r.row) for r in got] == [(r.track_id, r.row) for r in want]
+            assert [r.score for r in got] == pytest.approx([r.score for r in want], abs=1e-5)
+            assert all(group_of[r.track_id] == g for r in got)
+
+
+def test_blockwise_passes_match_whole_matrix(monkeypatch):
+    """Exact scores, track means and the negation baseline computed block by block (as over a memory map)
+    equal the one-block result, rows out of track order included."""
+    from vml_demo.search import ranking
+
+    emb, ids, slices, rng = _library(n_tracks=80, shuffled_rows=True)
+    q = rng.standard_normal(emb.shape[1]).astype(np.float32)
+    negs = rng.standard_normal((2, emb.shape[1])).astype(np.float32)
+    whole = Ranker(emb, ids, slices)
+    want = [(r.track_id, r.row, r.score) for r in whole.rank(q, 15, negs)]
+    monkeypatch.setattr(ranking, "BLOCK_ROWS", 7)
+    blocked = Ranker(emb, ids, slices)
+    got = [(r.track_id, r.row, r.score) for r in blocked.rank(q, 15, negs)]
+    assert [g[:2] for g in got] == [w[:2] for w in want]
+    assert [g[2] for g in got] == pytest.approx([w[2] for w in want], abs=1e-5)
+    np.testing.assert_allclose(blocked.track_vecs, whole.track_vecs, atol=1e-5)

@@ -17,6 +17,10 @@ def register(sub) -> None:
     p.add_argument("folder", help="folder with audio files (ogg, opus, mp3, wav, flac, m4a, ...), searched recursively")
     p.add_argument("--db", default=None, help=f"index folder to create or update (default: {get_settings().db_dir})")
     p.add_argument("--no-prune", action="store_true", help="keep tracks whose files have disappeared")
+    p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help="decode and encode on Ray actors: a local Ray cluster, or the cluster at ADDRESS "
+                   "(auto, ray://host:10001); music and index folders must be at the same paths on every node")
+    p.add_argument("--workers", type=int, default=None, help="Ray actors (default: one per CPU, or per GPU)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_index)
 
@@ -38,11 +42,21 @@ def register(sub) -> None:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from ..library.indexer import index_folder
+    from ..errors import LibraryError
 
     db = args.db or str(get_settings().db_dir)
+    if args.workers is not None and args.workers < 1:
+        raise LibraryError("--workers must be at least 1")
     started = time.perf_counter()
-    report = index_folder(args.folder, db, show_progress=not args.json, prune=not args.no_prune)
+    if args.ray is not None:
+        from ..library.ray_indexer import index_folder_ray
+
+        report = index_folder_ray(args.folder, db, address=None if args.ray == "local" else args.ray,
+                                  workers=args.workers, prune=not args.no_prune)
+    else:
+        from ..library.indexer import index_folder
+
+        report = index_folder(args.folder, db, show_progress=not args.json, prune=not args.no_prune)
     elapsed = time.perf_counter() - started
     if args.json:
         print(json.dumps({**report.__dict__, "seconds": elapsed}, indent=2))

@@ -144,19 +144,30 @@ def index_folder(
         store.close()
 
 
-def _index(store, folder, given, encoders, progress, show_progress, prune) -> IndexReport:
+@dataclass
+class IndexPlan:
+    """What one run has to do: the files to (re)index as (relative path, content hash, already indexed)."""
+    report: IndexReport
+    root_id: int
+    encoder_set: str
+    files: list[str]
+    sidecar: dict
+    todo: list[tuple[str, str, bool]]
+
+
+def plan_index(store: LibraryStore, folder: Path, given: str, encoders: list[tuple[str, str, list[str], int]]) -> IndexPlan:
+    """Register the root and encoders ((name, vocabulary, labels, embedding dim)); sort files into unchanged,
+    known failures and to do. A changed encoder set clears the root first."""
     report = IndexReport()
     root_id = store.root_id(folder, given)
-    encoder_set = json.dumps(sorted(e.name for e in encoders))
+    encoder_set = json.dumps(sorted(name for name, *_ in encoders))
     if store.root_encoder_set(root_id) not in (None, encoder_set):
         log.info("encoder set changed: the tracks of %s are indexed again", given)
         store.clear_root(root_id)
     store.set_root_encoder_set(root_id, encoder_set)
-    for enc in encoders:
-        store.register_encoder(enc.name, enc.vocabulary, list(enc.labels), int(enc.embedding_dim))
-
+    for name, vocabulary, labels, dim in encoders:
+        store.register_encoder(name, vocabulary, list(labels), int(dim))
     files = find_audio_files(folder)
-    sidecar = load_sidecar(folder)
     todo = []
     for rel in files:
         digest = file_sha256(folder / rel)
@@ -168,6 +179,43 @@ def _index(store, folder, given, encoders, progress, show_progress, prune) -> In
             report.failed.append((os.path.join(given, rel), failure[1]))
         else:
             todo.append((rel, digest, known is not None))
+    return IndexPlan(report, root_id, encoder_set, files, load_sidecar(folder), todo)
+
+
+def encoder_descriptions(encoders: Iterable[AudioEncoder]) -> list[tuple[str, str, list[str], int]]:
+    return [(e.name, e.vocabulary, list(e.labels), int(e.embedding_dim)) for e in encoders]
+
+
+def store_track(store: LibraryStore, plan: IndexPlan, folder: Path, given: str, item: tuple[str, str, bool],
+                result) -> None:
+    """Write one analysed track (duration, spans, vectors) or its failure (a MediaError) in one transaction."""
+    rel, digest, existed = item
+    shown = os.path.join(given, rel)
+    if isinstance(result, MediaError):
+        log.warning("skipped %s: %s", shown, result)
+        store.record_failure(plan.root_id, rel, digest, str(result))
+        plan.report.failed.append((shown, str(result)))
+        return
+    duration_s, spans, vectors = result
+    store.add_track(
+        plan.root_id, rel, content_hash=digest, size_bytes=(folder / rel).stat().st_size,
+        duration_s=duration_s, meta=track_metadata(folder, rel, plan.sidecar), windows=spans, vectors=vectors,
+    )
+    plan.report.audio_seconds += duration_s
+    (plan.report.updated if existed else plan.report.added).append(shown)
+
+
+def finish_index(store: LibraryStore, plan: IndexPlan, given: str, prune: bool) -> IndexReport:
+    report = plan.report
+    if prune:
+        report.removed = [os.path.join(given, r) for r in store.remove_missing(plan.root_id, set(plan.files))]
+    report.stale_roots = [r for r in store.roots_with_other_encoders(plan.encoder_set) if r != given]
+    return report
+
+
+def _index(store, folder, given, encoders, progress, show_progress, prune) -> IndexReport:
+    plan = plan_index(store, folder, given, encoder_descriptions(encoders))
+    todo = plan.todo
 
     bar = None
     if show_progress:
@@ -184,34 +232,25 @@ def _index(store, folder, given, encoders, progress, show_progress, prune) -> In
     # Decode the next file in a thread while the encoders work on the current one.
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(decode, todo[0][0]) if todo else None
-        for i, (rel, digest, existed) in enumerate(todo):
+        for i, item in enumerate(todo):
             decoded = pending.result()
             pending = pool.submit(decode, todo[i + 1][0]) if i + 1 < len(todo) else None
-            shown = os.path.join(given, rel)
             if progress:
-                progress(i, len(todo), shown)
+                progress(i, len(todo), os.path.join(given, item[0]))
             try:
                 if isinstance(decoded, MediaError):
                     raise decoded
                 duration_s, blocks = decoded
                 spans, vectors = analyze_track(blocks, duration_s, encoders)
-                store.add_track(
-                    root_id, rel, content_hash=digest, size_bytes=(folder / rel).stat().st_size,
-                    duration_s=duration_s, meta=track_metadata(folder, rel, sidecar), windows=spans, vectors=vectors,
-                )
-                report.audio_seconds += duration_s
-                (report.updated if existed else report.added).append(shown)
+                result = (duration_s, spans, vectors)
             except MediaError as err:
-                log.warning("skipped %s: %s", shown, err)
-                store.record_failure(root_id, rel, digest, str(err))
-                report.failed.append((shown, str(err)))
+                result = err
+            store_track(store, plan, folder, given, item, result)
             if bar:
                 bar.update(1)
     if bar:
         bar.close()
-    if prune:
-        report.removed = [os.path.join(given, r) for r in store.remove_missing(root_id, set(files))]
-    report.stale_roots = [r for r in store.roots_with_other_encoders(encoder_set) if r != given]
+    finish_index(store, plan, given, prune)
     if progress:
         progress(len(todo), len(todo), "done")
-    return report
+    return plan.report

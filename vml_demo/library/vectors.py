@@ -1,6 +1,7 @@
 """faiss indexes over window vectors, derived from the SQLite store and kept beside it.
 
-Each index is exact inner product over L2-normalised rows (cosine), keyed by window id. It is written
+Each stored index is exact inner product over L2-normalised rows (cosine), keyed by window id. Ranking's
+stage 1 above the exact-scoring size uses a compressed one instead (`compressed`, IVF-PQ). An index is written
 atomically (temp file + rename) together with a small JSON header naming the store generation it was
 built from; a stale or missing index is rebuilt from the store on load, so a crash never leaves a
 half-written index in use.
@@ -18,6 +19,31 @@ from ..encoders.base import l2_normalize
 from .store import LibraryStore
 
 VECTOR_DIR = "faiss"
+# IVF-PQ (the compressed index) for n vectors of dimension d; measured by benchmarks/catalogue_scale.py.
+# nlist: a power of two near sqrt(n) lists (coarse-quantizer cost and list length balance there);
+# PQ: d/8 sub-quantizers of 8 bits (48 bytes for a 384-d vector, 1/32 of float32);
+# nprobe: 1/16 of the lists searched per query, at least NPROBE_MIN (recall@10 of the whole ranking against
+# exact scoring, after the exact rescoring of the candidates, is what the benchmark reports).
+IVF_MIN_LISTS = 16
+PQ_DIMS_PER_CODE = 8
+NPROBE_FRACTION = 16
+NPROBE_MIN = 8
+# ...and enough lists that a search scans SCAN_FACTOR times the k it asks for: ranking asks for thousands
+# of chunks, which at 20k simulated tracks was more than nprobe=nlist/16 lists held (recall@10 with
+# negations fell to 0.92).
+SCAN_FACTOR = 4
+KMEANS_ITERATIONS = 10  # faiss's default 25 costs 2.5x the training time for no measurable recall here
+TRAIN_POINTS_PER_LIST = 64
+
+
+def ivfpq_params(n: int, dim: int) -> dict:
+    nlist = max(IVF_MIN_LISTS, 1 << max(0, round(np.log2(max(n, 1)) / 2)))
+    m = max(c for c in range(1, dim + 1) if dim % c == 0 and dim // c >= min(PQ_DIMS_PER_CODE, dim))
+    return {"nlist": int(nlist), "m": int(m), "nbits": 8, "nprobe": _nprobe(nlist)}
+
+
+def _nprobe(nlist: int) -> int:
+    return min(nlist, max(NPROBE_MIN, nlist // NPROBE_FRACTION))
 
 
 def _faiss():
@@ -39,6 +65,35 @@ class VectorIndex:
             self.index.add_with_ids(vectors, np.asarray(ids, np.int64))
 
     @classmethod
+    def compressed(cls, train: np.ndarray, n_expected: int, threads: int | None = None) -> VectorIndex:
+        """An empty IVF-PQ index (ivfpq_params(n_expected)) trained on `train`; fill it with add()."""
+        faiss = _faiss()
+        train = l2_normalize(np.ascontiguousarray(train, np.float32))
+        p = ivfpq_params(n_expected, train.shape[1])
+        nlist = min(p["nlist"], max(1, len(train) // 39))  # faiss's k-means wants >= 39 points a list
+        index = faiss.IndexIVFPQ(faiss.IndexFlatIP(train.shape[1]), train.shape[1], nlist, p["m"], p["nbits"],
+                                 faiss.METRIC_INNER_PRODUCT)
+        index.cp.niter = KMEANS_ITERATIONS
+        rng = np.random.default_rng(0)
+        keep = max(TRAIN_POINTS_PER_LIST * nlist, 256 * 39)  # PQ's 256 centroids want the same
+        sample = train if len(train) <= keep else train[np.sort(rng.choice(len(train), keep, replace=False))]
+        faiss.omp_set_num_threads(threads or os.cpu_count() or 1)  # building is batch work: every core
+        try:
+            index.train(sample)
+        finally:
+            faiss.omp_set_num_threads(1)
+        index.nprobe = _nprobe(nlist)
+        return cls.from_faiss(index)
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray, threads: int | None = None) -> None:
+        faiss = _faiss()
+        faiss.omp_set_num_threads(threads or os.cpu_count() or 1)
+        try:
+            self.index.add_with_ids(l2_normalize(np.ascontiguousarray(vectors, np.float32)), np.asarray(ids, np.int64))
+        finally:
+            faiss.omp_set_num_threads(1)
+
+    @classmethod
     def from_faiss(cls, index) -> VectorIndex:
         self = cls.__new__(cls)
         self.index, self.dim = index, int(index.d)
@@ -50,7 +105,12 @@ class VectorIndex:
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(scores [Q, k], ids [Q, k]) best first; ids are -1 where fewer than k vectors exist."""
         q = l2_normalize(np.atleast_2d(np.asarray(queries, np.float32)))
-        return self.index.search(q, min(max(k, 1), max(len(self), 1)))
+        k = min(max(k, 1), max(len(self), 1))
+        if hasattr(self.index, "nprobe"):  # IVF: scan SCAN_FACTOR * k vectors at least
+            nlist = int(self.index.nlist)
+            wanted = int(np.ceil(SCAN_FACTOR * k * nlist / max(len(self), 1)))
+            self.index.nprobe = min(nlist, max(_nprobe(nlist), wanted))
+        return self.index.search(q, k)
 
     def save(self, path: Path, header: dict) -> None:
         faiss = _faiss()

@@ -8,6 +8,12 @@ of the candidates is scored with the same formula. One mean per whole track was 
 best-window score: at 100k simulated tracks even 5000 candidates missed 2% of the exact top 10. Both
 limits come from benchmarks/ranking_recall.py (exact-ranking latency by library size; two-stage
 recall@10 against exact scoring at 100k simulated tracks).
+
+Stage 1 is a flat (exact inner product) faiss index while it holds fewer than COMPRESSED_MIN_CHUNKS chunk
+vectors and IVF-PQ (library/vectors.py) above, which is what keeps a catalogue of a million tracks in a
+few GiB (benchmarks/catalogue_scale.py). Every pass over the windows (chunk vectors, track means, exact
+scores) runs in blocks of BLOCK_ROWS rows, so the window matrix may be a read-only memory map, float16
+included, that is never held in memory whole.
 """
 from __future__ import annotations
 
@@ -24,10 +30,15 @@ NEGATION_WEIGHT = 1.0  # penalty per unit of cosine above the library's mean for
 EXACT_MAX_WINDOWS = 500_000
 STAGE1_CHUNK = 4  # windows per stage-1 vector
 # Stage-1 hits kept (chunks; their tracks are the candidates). At 100k simulated tracks recall@10 against
-# exact scoring was 0.940 with 1000, 0.973 with 2000 and 0.990 with 5000 (0.993 with two negations).
+# exact scoring was 0.940 with 1000, 0.973 with 2000 and 0.990 with 5000 (0.993 with two negations), with
+# a flat stage 1 (before IVF-PQ; benchmarks/catalogue_scale.py measures the IVF-PQ one).
 CANDIDATE_TRACKS = 5000
 # Negations lower scores after stage 1 picked by the positive score alone, so keep more candidates then.
 NEGATION_CANDIDATE_FACTOR = 2
+# Stage 1 is IVF-PQ from this many chunk vectors on (the product's threshold, 500k windows, is ~125k chunks):
+# below it a flat index is as fast and PQ has too few points to train on.
+COMPRESSED_MIN_CHUNKS = 50_000
+BLOCK_ROWS = 1 << 20  # windows per block in passes over the whole matrix (1.5 GiB of float32 at 384-d)
 
 
 @dataclass
@@ -48,53 +59,111 @@ class Ranker:
 
     def __init__(self, window_emb: np.ndarray, track_ids: np.ndarray, slices: dict[int, slice],
                  neg_emb: np.ndarray | None = None,
-                 exact_max_windows: int = EXACT_MAX_WINDOWS, candidate_tracks: int = CANDIDATE_TRACKS):
+                 exact_max_windows: int = EXACT_MAX_WINDOWS, candidate_tracks: int = CANDIDATE_TRACKS,
+                 compressed_min_chunks: int = COMPRESSED_MIN_CHUNKS):
         self.window_emb = window_emb
         self.neg_emb = window_emb if neg_emb is None else neg_emb
         if len(self.neg_emb) != len(window_emb):
             raise ValueError("neg_emb must have one row per window")
+        self._same_neg = neg_emb is None
         self.track_ids = np.asarray(track_ids, np.int64)
         self.slices = slices
         self.candidate_tracks = int(candidate_tracks)
-        self.track_vecs = self._track_means(window_emb)
-        self.neg_track_vecs = self.track_vecs if neg_emb is None else self._track_means(self.neg_emb)
+        self.compressed_min_chunks = int(compressed_min_chunks)
         self.exact = len(window_emb) <= exact_max_windows
-        # Exact scoring reduces per track with np.maximum.reduceat, which needs each track's rows to be one
+        # Passes over all windows reduce per track with reduceat, which needs each track's rows to be one
         # run in track order: `_order` gathers them so (None when the rows already are in that order).
-        starts = np.array([slices[int(t)].start for t in self.track_ids], np.int64)
-        lengths = np.array([slices[int(t)].stop - slices[int(t)].start for t in self.track_ids], np.int64)
+        starts = np.fromiter((slices[int(t)].start for t in self.track_ids), np.int64, len(self.track_ids))
+        stops = np.fromiter((slices[int(t)].stop for t in self.track_ids), np.int64, len(self.track_ids))
+        lengths = stops - starts
         self._starts, self._lengths = starts, lengths
         self._seg_starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64) if len(lengths) else starts
         in_order = bool(np.array_equal(starts, self._seg_starts)) and int(lengths.sum()) == len(window_emb)
-        self._order = None if in_order else np.concatenate(
-            [np.arange(slices[int(t)].start, slices[int(t)].stop) for t in self.track_ids]) if len(lengths) else None
+        self._order = None if in_order or not len(lengths) else np.concatenate(
+            [np.arange(a, b) for a, b in zip(starts, stops)])
         self._stage1 = None
+        self._track_vecs = None
+        self._neg_mean = None
 
-    def _track_means(self, emb: np.ndarray) -> np.ndarray:
-        if not len(self.track_ids):
-            return np.zeros((0, emb.shape[1] if emb.ndim == 2 else 0), np.float32)
-        return l2_normalize(np.stack([emb[self.slices[int(t)]].mean(axis=0) for t in self.track_ids]))
+    def _blocks(self, emb: np.ndarray):
+        """(first track position, end track position, their rows in track order as float32), BLOCK_ROWS at a time."""
+        ends = np.cumsum(self._lengths)
+        a = 0
+        while a < len(self._lengths):
+            b = max(a + 1, int(np.searchsorted(ends, self._seg_starts[a] + BLOCK_ROWS, side="right")))
+            lo, hi = int(self._seg_starts[a]), int(ends[b - 1])
+            rows = slice(lo, hi) if self._order is None else self._order[lo:hi]
+            yield a, b, np.asarray(emb[rows], np.float32)
+            a = b
+
+    def _track_sums(self, emb: np.ndarray):
+        """Normalised per-track means, block by block: (first track position, [tracks, D])."""
+        for a, b, block in self._blocks(emb):
+            yield a, l2_normalize(np.add.reduceat(block, self._seg_starts[a:b] - self._seg_starts[a], axis=0))
+
+    @property
+    def track_vecs(self) -> np.ndarray:
+        """[tracks, D] normalised mean window per track (the library map); built on first use."""
+        if self._track_vecs is None:
+            dim = self.window_emb.shape[1] if self.window_emb.ndim == 2 else 0
+            parts = [v for _, v in self._track_sums(self.window_emb)]
+            self._track_vecs = np.concatenate(parts) if parts else np.zeros((0, dim), np.float32)
+        return self._track_vecs
+
+    def neg_track_mean(self) -> np.ndarray:
+        """Mean over tracks of their normalised mean negation-space window: the penalty baseline is this
+        vector's similarity to a negated phrase (a mean of dot products is the dot product of the mean)."""
+        if self._neg_mean is None:
+            if self._same_neg and self._track_vecs is not None:
+                self._neg_mean = self._track_vecs.mean(axis=0)
+            else:
+                total = np.zeros(self.neg_emb.shape[1], np.float64)
+                for _, v in self._track_sums(self.neg_emb):
+                    total += v.sum(axis=0, dtype=np.float64)
+                self._neg_mean = (total / max(len(self.track_ids), 1)).astype(np.float32)
+        return self._neg_mean
 
     def stage1(self):
-        """(faiss over chunk vectors, track position of each chunk), built on first use (exact never needs it)."""
+        """(faiss over chunk vectors, track position of each chunk), built on first use (exact never needs it).
+
+        Flat below compressed_min_chunks chunks, else IVF-PQ trained on the first block's chunks (tracks are
+        not sorted by content, so the first block is a fair sample) and filled block by block.
+        """
         if self._stage1 is None:
             from ..library.vectors import VectorIndex
 
             n_chunks = -(-self._lengths // STAGE1_CHUNK)
+            total = int(n_chunks.sum())
             chunk_track = np.repeat(np.arange(len(self.track_ids)), n_chunks)
-            offset = np.arange(int(n_chunks.sum())) - np.repeat(np.cumsum(n_chunks) - n_chunks, n_chunks)
-            chunk_rows = self._seg_starts[chunk_track] + STAGE1_CHUNK * offset  # in track order
-            ordered = self.window_emb if self._order is None else self.window_emb[self._order]
-            vectors = np.add.reduceat(ordered, chunk_rows, axis=0)  # sums; VectorIndex normalises them
-            self._stage1 = (VectorIndex(np.arange(len(chunk_track), dtype=np.int64), vectors), chunk_track)
+            first_chunk = np.cumsum(n_chunks) - n_chunks
+            index, flat_parts, done = None, [], 0
+            for a, b, block in self._blocks(self.window_emb):
+                offset = np.arange(first_chunk[a], first_chunk[b - 1] + n_chunks[b - 1]) - np.repeat(
+                    first_chunk[a:b], n_chunks[a:b])
+                rows = np.repeat(self._seg_starts[a:b] - self._seg_starts[a], n_chunks[a:b]) + STAGE1_CHUNK * offset
+                sums = np.add.reduceat(block, rows, axis=0)  # chunk sums; the index normalises them
+                if total < self.compressed_min_chunks:
+                    flat_parts.append(sums)
+                    continue
+                if index is None:
+                    index = VectorIndex.compressed(sums, total)
+                index.add(np.arange(done, done + len(sums), dtype=np.int64), sums)
+                done += len(sums)
+            if index is None:
+                dim = self.window_emb.shape[1]
+                index = VectorIndex(np.arange(total, dtype=np.int64),
+                                    np.concatenate(flat_parts) if flat_parts else np.zeros((0, dim), np.float32))
+            self._stage1 = (index, chunk_track)
         return self._stage1
 
     def _window_scores(self, rows, query_vec: np.ndarray, neg_vecs: np.ndarray | None,
-                       baseline: np.ndarray | None) -> np.ndarray:
-        """The one scoring formula, for any set of rows (all of them or the candidates')."""
-        s = self.window_emb[rows] @ query_vec
+                       baseline: np.ndarray | None, emb: np.ndarray | None = None) -> np.ndarray:
+        """The one scoring formula, for any set of rows (all of them or the candidates'); `emb`: those rows
+        already read (the negation-space ones are read from rows)."""
+        s = np.asarray(self.window_emb[rows] if emb is None else emb, np.float32) @ query_vec
         if neg_vecs is not None:  # how much more a window resembles what was negated than the library average does
-            s = s - NEGATION_WEIGHT * np.clip(self.neg_emb[rows] @ neg_vecs.T - baseline, 0.0, None).max(axis=1)
+            neg = emb if self._same_neg and emb is not None else self.neg_emb[rows]
+            s = s - NEGATION_WEIGHT * np.clip(np.asarray(neg, np.float32) @ neg_vecs.T - baseline, 0.0, None).max(axis=1)
         return s
 
     def rank(self, query_vec: np.ndarray, k: int, neg_vecs: np.ndarray | None = None,
@@ -105,14 +174,18 @@ class Ranker:
         query_vec = np.asarray(query_vec, np.float32).reshape(-1)
         has_neg = neg_vecs is not None and len(neg_vecs) > 0
         neg_vecs = np.asarray(neg_vecs, np.float32) if has_neg else None
-        baseline = (self.neg_track_vecs @ neg_vecs.T).mean(axis=0) if has_neg else None
+        baseline = self.neg_track_mean() @ neg_vecs.T if has_neg else None
         if self.exact if exact is None else exact:
             return self._rank_exact(query_vec, k, neg_vecs, baseline)
         return self._rank_two_stage(query_vec, k, neg_vecs, baseline)
 
     def _rank_exact(self, query_vec, k, neg_vecs, baseline) -> list[RankedTrack]:
-        rows = slice(None) if self._order is None else self._order
-        s = self._window_scores(rows, query_vec, neg_vecs, baseline)
+        parts = []
+        for a, b, block in self._blocks(self.window_emb):
+            lo, hi = int(self._seg_starts[a]), int(self._seg_starts[a]) + len(block)
+            rows = slice(lo, hi) if self._order is None else self._order[lo:hi]
+            parts.append(self._window_scores(rows, query_vec, neg_vecs, baseline, emb=block))
+        s = np.concatenate(parts)
         best = np.maximum.reduceat(s, self._seg_starts)
         top = _top(best, k)
         out = []
