@@ -185,10 +185,11 @@ def shots_video(path: Path, shot_s: list[float], width: int = 160, height: int =
     args: list[str | Path] = []
     for i, d in enumerate(shot_s):
         args += ["-f", "lavfi", "-i", f"color=c={colours[i % len(colours)]}:s={width}x{height}:r={fps}:d={d}"]
+    if tone_hz is not None:
+        args += ["-f", "lavfi", "-i", f"aevalsrc=0.3*sin(2*PI*{tone_hz}*t):s=44100:d={sum(shot_s)}"]
     graph = "".join(f"[{i}:v]" for i in range(len(shot_s))) + f"concat=n={len(shot_s)}:v=1:a=0[v]"
     args += ["-filter_complex", graph, "-map", "[v]"]
     if tone_hz is not None:
-        args += ["-f", "lavfi", "-i", f"aevalsrc=0.3*sin(2*PI*{tone_hz}*t):s=44100:d={sum(shot_s)}",
-                 "-map", f"{len(shot_s)}:a", *_AUDIO_CODECS[".mp4"], "-shortest"]
+        args += ["-map", f"{len(shot_s)}:a", *_AUDIO_CODECS[".mp4"], "-shortest"]
     ffmpeg(*args, *_video_codec(True), path)
     return Path(path)

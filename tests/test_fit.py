@@ -89,20 +89,24 @@ def click_wav(tmp_path_factory):
 
 
 def test_export_bundle_of_a_track_outside_the_library(tmp_path, click_wav):
-    """A 6 s track under a 9 s video with cuts: looped at bars, the bundle written, the CLI reports it."""
+    """A 6 s track under a 9 s video with cuts: looped at bars, the bundle written (in process, so librosa's
+    numba compilation is shared with the other tests)."""
+    from vml_demo.media.probe import probe
+    from vml_demo.search.export import TrackInfo, export_bundle
+    from vml_demo.search.fitted_preview import track_rhythm
+
     video = shots_video(tmp_path / "edit.mp4", [2.1, 3.0, 3.9], tone_hz=300.0)
     out = tmp_path / "bundle"
-    proc = subprocess.run([sys.executable, "-m", "vml_demo", "preview", str(video), "--track", str(click_wav),
-                           "--out", str(out), "--json"], capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr
-    fit = json.loads(proc.stdout)
+    track = TrackInfo(click_wav.name, "Clicks", "Test", "CC-BY-SA-4.0", "Clicks by Test, CC BY-SA 4.0", 6.0)
+    fit = export_bundle(video, click_wav, track, track_rhythm(click_wav), 0.0, out)
     assert fit["fit"]["bpm"] == pytest.approx(120.0, rel=0.02) and fit["fit"]["loops"] >= 1
-    assert fit["fit"]["chosen"]["cuts"] == 2 and fit["fit"]["chosen"]["downbeat_share"] >= fit["fit"]["plain"]["downbeat_share"]
+    assert fit["fit"]["chosen"]["cuts"] == 2
+    assert fit["fit"]["chosen"]["downbeat_share"] >= fit["fit"]["plain"]["downbeat_share"]
     assert any("no speech" in n for n in fit["fit"]["notes"])
+    assert json.loads((out / "fit.json").read_text()) == fit
     assert sorted(p.name for p in out.iterdir()) == sorted(fit["files"].values())
-    assert "License:" in (out / "LICENSE.txt").read_text() and "001  AX" in (out / fit["files"]["edl"]).read_text()
-    from vml_demo.media.probe import probe
-
+    assert "CC-BY-SA-4.0" in (out / "LICENSE.txt").read_text()
+    assert "001  AX" in (out / fit["files"]["edl"]).read_text()
     info = probe(out / fit["files"]["video"])
     assert info.has_audio and info.duration_s == pytest.approx(9.0, abs=0.15)
 

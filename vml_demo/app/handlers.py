@@ -22,7 +22,7 @@ from ..errors import NoVideoStreamError, QueryError, VmlError
 from . import formatting, sessions
 from .embedding_map import build_figure
 from .libraries import BUNDLED, LibraryRegistry, libraries_dir
-from .previews import cut_excerpt, excerpt_path, make_preview, preview_path
+from .previews import analyse_video, cut_excerpt, excerpt_path, make_preview, preview_path
 from .ratings import RatedSearch, RatingsTable
 
 log = logging.getLogger(__name__)
@@ -228,22 +228,32 @@ class Handlers:
     def _previews(self, record: SearchRecord, folder: Path, keep_original: bool, original_db: float, progress):
         results = record.response.results
         keep_db = float(original_db) if keep_original else None
-        made = 0
+        progress((0, len(results)), desc="reading the video's cuts and speech")
+        try:
+            edit = analyse_video(record.video_path)
+        except VmlError as err:
+            yield [f"No previews: {err}", *[gr.skip()] * MAX_RESULTS]
+            return
+        store = self.engine(record.library).store
+        made, fits = 0, []
         for slot, result in enumerate(results):
             progress((slot, len(results)), desc=f"mixing preview {slot + 1} of {len(results)}")
             out = preview_path(folder, record.video_name, result.rank, result.title)
             try:
-                path = str(make_preview(record.video_path, record.video_duration_s, result.abs_path, result.start_s,
-                                        out, keep_db))
+                plan = make_preview(record.video_path, result.abs_path, result.start_s, result.duration_s,
+                                    store.rhythm(result.track_id), out, keep_db, edit=edit)
             except VmlError as err:
                 _warn(f"No preview with {result.title}: {err}")
                 continue
             made += 1
+            fits.append(formatting.fit_line(result.rank, result.title, plan))
             update = [gr.skip()] * MAX_RESULTS
-            update[slot] = path
+            update[slot] = str(out)
             yield [f"Previews: {made} of {len(results)} ready", *update]
         sound = f"the video's own sound kept at {keep_db:g} dB" if keep_db is not None else "music only"
-        yield [f"Previews: {made} of {len(results)} ready ({sound})", *[gr.skip()] * MAX_RESULTS]
+        about = "; ".join(edit.notes) or f"{len(edit.cuts)} cuts, speech in {len(edit.speech)} passage(s)"
+        yield [f"Previews: {made} of {len(results)} ready ({sound}; {about})\n\n" + "\n".join(fits),
+               *[gr.skip()] * MAX_RESULTS]
 
     # -- ratings ------------------------------------------------------------------------------
     def rate(self, slot: int, rating: int, comment: str, record: Optional[SearchRecord], request: gr.Request) -> str:
