@@ -28,13 +28,13 @@ def rhythm_100():
 def test_tempo_beats_and_downbeats_of_a_click_track(rhythm_100):
     r = rhythm_100
     assert r.bpm == pytest.approx(100.0, rel=0.02)
-    truth = 0.3 + 0.6 * np.arange(60)
+    truth = 0.3 + 0.6 * np.arange(70)
     truth = truth[truth < 40.0]
     inner = r.beats[(r.beats > 1.0) & (r.beats < 39.0)]
     assert len(inner) > 55
-    assert np.abs(inner[:, None] - truth[None, :]).min(axis=1).max() < 0.03  # every beat on a click
+    assert np.abs(inner[:, None] - truth[None, :]).min(axis=1).max() < 0.04  # every beat on a click (16 ms frames)
     bars = truth[::4]
-    assert np.abs(r.downbeats[1:-1, None] - bars[None, :]).min(axis=1).max() < 0.03  # on the thumps
+    assert np.abs(r.downbeats[1:-1, None] - bars[None, :]).min(axis=1).max() < 0.04  # on the thumps
     assert len(r.energy) == pytest.approx(40.0 / r.energy_hop_s, abs=1) and r.sections[0] == 0.0
 
 

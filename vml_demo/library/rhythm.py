@@ -4,9 +4,9 @@
   (the same filterbank, see melspec.mel_filterbank) on the indexer's 16 kHz samples; hop 256 (16 ms).
 - Beats and tempo: `librosa.beat.beat_track` on `librosa.onset.onset_strength` of the log-mel spectrum.
 - Downbeats: librosa has no downbeat tracker, so the bar phase is estimated: assuming 4/4, of the four
-  ways to group the beats into bars, the one whose first beats carry the most low-frequency onset
-  strength (mel bands under ~500 Hz, where kick drums and bass notes land) is taken. A documented
-  estimate, not a trained downbeat model: it is right when bars start with a kick or a bass note.
+  ways to group the beats into bars, the one whose first beats carry the most low-frequency energy
+  (mel bands under ~500 Hz, where kick drums and bass notes land, in the 50 ms after each beat) is taken.
+  A documented estimate, not a trained downbeat model: it is right when bars start with a kick or a bass note.
 - Energy: RMS level in dBFS every ENERGY_HOP_S seconds.
 - Sections: `librosa.segment.agglomerative` over bar-synchronous MFCCs, one section per ~30 s
   (2..12), boundaries at bar starts.
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-RHYTHM_VERSION = "1"  # bump when the analysis changes: tracks analysed with another version are analysed again
+RHYTHM_VERSION = "2"  # bump when the analysis changes: tracks analysed with another version are analysed again
 SAMPLE_RATE = 16000
 N_FFT = 1024
 HOP = 256
@@ -50,7 +50,7 @@ class Rhythm:
 
 
 def _block_features(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(log-mel [64, T], full-band onset strength [T], bass onset strength [T]) of one block."""
+    """(log-mel [64, T], full-band onset strength [T], bass level in dB [T]) of one block."""
     import librosa
 
     from ..encoders.melspec import mel_filterbank, power_spectrogram
@@ -60,8 +60,8 @@ def _block_features(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
     log_mel = librosa.power_to_db(mel.T, ref=1.0, top_db=None).astype(np.float32)
     # n_fft tells librosa how far the centred frames lag, so onset times are not shifted late.
     onset = librosa.onset.onset_strength(S=log_mel, sr=SAMPLE_RATE, hop_length=HOP, n_fft=N_FFT)
-    bass = librosa.onset.onset_strength(S=log_mel[:BASS_MELS], sr=SAMPLE_RATE, hop_length=HOP, n_fft=N_FFT)
-    return log_mel, onset, bass
+    bass = log_mel[:BASS_MELS].mean(axis=0)
+    return log_mel, onset[: log_mel.shape[1]], bass
 
 
 def _energy_db(samples: np.ndarray) -> np.ndarray:
@@ -73,9 +73,13 @@ def _energy_db(samples: np.ndarray) -> np.ndarray:
     return (20.0 * np.log10(np.maximum(rms, 1e-5))).astype(np.float32)
 
 
-def bar_phase(beats: np.ndarray, bass_onset: np.ndarray) -> int:
-    """Index (0..3) of the first downbeat among `beats` (frame numbers): the phase with the most bass onset."""
-    strength = bass_onset[np.clip(beats, 0, len(bass_onset) - 1)]
+BAR_PHASE_FRAMES = 4  # a beat's bass level: the loudest of its first 4 frames (~50 ms after the beat)
+
+
+def bar_phase(beats: np.ndarray, bass_db: np.ndarray) -> int:
+    """Index (0..3) of the first downbeat among `beats` (frame numbers): the phase with the loudest bass."""
+    frames = np.clip(beats[:, None] + np.arange(BAR_PHASE_FRAMES)[None, :], 0, len(bass_db) - 1)
+    strength = bass_db[frames].max(axis=1)
     scores = [strength[p::BEATS_PER_BAR].mean() if len(strength[p::BEATS_PER_BAR]) else -1.0
               for p in range(BEATS_PER_BAR)]
     return int(np.argmax(scores))
