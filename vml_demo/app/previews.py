@@ -57,6 +57,24 @@ def make_preview(video_path: str | Path, track_path: str | Path, start_s: float,
     return plan
 
 
+def export_zip(preview: Path, video_path: str | Path, result, plan, edit) -> Path:
+    """A zip beside the preview: the mp4, LICENSE.txt (the track's credit and license), fit.json and the EDL."""
+    import tempfile
+    import zipfile
+
+    from ..search.export import TrackInfo, write_bundle_files
+
+    track = TrackInfo(result.file, result.title, result.artist, result.license, result.attribution, result.duration_s)
+    out = preview.with_suffix(".zip")
+    with tempfile.TemporaryDirectory(prefix=".bundle-", dir=preview.parent) as tmp:
+        write_bundle_files(Path(tmp), preview.stem, video_path, track, plan, edit, preview.name)
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.write(preview, preview.name)
+            for f in sorted(Path(tmp).iterdir()):
+                zf.write(f, f.name)
+    return out
+
+
 def analyse_video(video_path: str | Path):
     """Cuts and speech of the first PREVIEW_MAX_S of the video, shared by all of a search's previews."""
     from ..search.fitted_preview import analyse_video as analyse

@@ -49,22 +49,28 @@ def license_text(track: TrackInfo) -> str:
             "attribution or share-alike (e.g. CC BY, CC BY-SA), publish this notice with the video under those terms.\n")
 
 
+def write_bundle_files(out_dir: Path, stem: str, video_path: str | os.PathLike, track: TrackInfo, plan,
+                       edit, mp4_name: str) -> dict:
+    """LICENSE.txt, the EDL and fit.json beside the muxed mp4 in `out_dir`; returns the fit JSON."""
+    from ..media.probe import probe
+
+    (out_dir / "LICENSE.txt").write_text(license_text(track), encoding="utf-8")
+    fps = int(round(probe(video_path).fps or EDL_FPS_DEFAULT))
+    (out_dir / f"{stem}.edl").write_text(edl_text(stem, Path(track.file).name, plan.pieces, fps), encoding="utf-8")
+    fit = {"video": Path(video_path).name, "track": track.__dict__, "fit": plan.to_json(), "video_edit": edit.to_json(),
+           "files": {"video": mp4_name, "license": "LICENSE.txt", "edl": f"{stem}.edl", "fit": "fit.json"}}
+    (out_dir / "fit.json").write_text(json.dumps(fit, indent=2), encoding="utf-8")
+    return fit
+
+
 def export_bundle(video_path: str | os.PathLike, track_path: str | os.PathLike, track: TrackInfo,
                   rhythm: Rhythm | None, best_s: float, out_dir: str | os.PathLike, *, duck: bool | None = None,
                   keep_original_db: float | None = None, max_s: float | None = None) -> dict:
     """Write the bundle into `out_dir`; return the fit JSON (also written as fit.json) with the file names."""
-    from ..media.probe import probe
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"{Path(video_path).stem}+{Path(track.file).stem}"
     mp4 = out / f"{stem}.mp4"
     plan, edit = make_fitted_preview(video_path, track_path, rhythm, best_s, track.duration_s, mp4, duck=duck,
                                      keep_original_db=keep_original_db, max_s=max_s)
-    (out / "LICENSE.txt").write_text(license_text(track), encoding="utf-8")
-    fps = int(round(probe(video_path).fps or EDL_FPS_DEFAULT))
-    (out / f"{stem}.edl").write_text(edl_text(stem, Path(track.file).name, plan.pieces, fps), encoding="utf-8")
-    fit = {"video": Path(video_path).name, "track": track.__dict__, "fit": plan.to_json(), "video_edit": edit.to_json(),
-           "files": {"video": mp4.name, "license": "LICENSE.txt", "edl": f"{stem}.edl", "fit": "fit.json"}}
-    (out / "fit.json").write_text(json.dumps(fit, indent=2), encoding="utf-8")
-    return fit
+    return write_bundle_files(out, stem, video_path, track, plan, edit, mp4.name)
