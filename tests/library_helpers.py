@@ -50,3 +50,26 @@ def make_library(folder: Path, n: int = 4, seconds: float = 12.0) -> Path:
     (folder / "notes.ogg").write_text("this is not audio")  # broken: wrong content
     (folder / "empty.mp3").write_bytes(b"")  # broken: zero length
     return folder
+
+
+def click_track(bpm: float, seconds: float, sr: int = 16000, first_s: float = 0.0) -> np.ndarray:
+    """Clicks on every beat from `first_s`: a low thump on each bar's first beat (4/4), a high tick on the others."""
+    y = np.zeros(int(seconds * sr), np.float32)
+    length = int(0.03 * sr)
+    t = np.arange(length) / sr
+    decay = np.exp(-t * 80.0)
+    thump, tick = 0.9 * np.sin(2 * np.pi * 60.0 * t) * decay, 0.5 * np.sin(2 * np.pi * 2000.0 * t) * decay
+    for i in range(int((seconds - first_s) * bpm / 60.0)):
+        start = int((first_s + i * 60.0 / bpm) * sr)
+        click = (thump if i % 4 == 0 else tick)[: len(y) - start]
+        y[start:start + len(click)] += click
+    return y
+
+
+def write_wav(path: Path, samples: np.ndarray, sr: int = 16000) -> Path:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(sr)
+        w.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
+    return path

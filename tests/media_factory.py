@@ -176,3 +176,20 @@ def long_sparse_video(path: Path, duration_s: float = 3 * 3600.0) -> Path:
     ffmpeg("-f", "lavfi", "-i", f"color=c=blue:s=64x64:r=1/60:d={duration_s}",
            "-c:v", "libx264", "-preset", "ultrafast", "-g", "1", "-pix_fmt", "yuv420p", path)
     return Path(path)
+
+
+def shots_video(path: Path, shot_s: list[float], width: int = 160, height: int = 120, fps: int = 25,
+                tone_hz: float | None = None) -> Path:
+    """Solid-colour shots of the given lengths (a hard cut between each), silent or with a sine soundtrack."""
+    colours = ["red", "blue", "yellow", "green", "white", "purple", "orange", "cyan"]
+    args: list[str | Path] = []
+    for i, d in enumerate(shot_s):
+        args += ["-f", "lavfi", "-i", f"color=c={colours[i % len(colours)]}:s={width}x{height}:r={fps}:d={d}"]
+    if tone_hz is not None:
+        args += ["-f", "lavfi", "-i", f"aevalsrc=0.3*sin(2*PI*{tone_hz}*t):s=44100:d={sum(shot_s)}"]
+    graph = "".join(f"[{i}:v]" for i in range(len(shot_s))) + f"concat=n={len(shot_s)}:v=1:a=0[v]"
+    args += ["-filter_complex", graph, "-map", "[v]"]
+    if tone_hz is not None:
+        args += ["-map", f"{len(shot_s)}:a", *_AUDIO_CODECS[".mp4"], "-shortest"]
+    ffmpeg(*args, *_video_codec(True), path)
+    return Path(path)

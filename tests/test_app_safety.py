@@ -267,6 +267,7 @@ def own_files(app):
     job = client.submit(False, -12, api_name="/previews")
     job.result(timeout=300)
     previews = [v for update in job.outputs() for v in update]  # each preview arrives in its own update
+    previews += [f for v in previews if isinstance(v, list) for f in v]  # the export bundles: a list of files
     files = [v for v in (*slots, *previews) if isinstance(v, dict) and v.get("url")]
     return SimpleNamespace(client=client, urls=[f["url"] for f in files], paths=[f["path"] for f in files])
 
@@ -275,6 +276,7 @@ def test_the_file_route_serves_samples_and_the_sessions_own_outputs(app, own_fil
     assert http_status(app, str(VIDEOS / "cockatoo.mp4")) == 200
     names = [Path(p).name for p in own_files.paths]
     assert any(n.endswith(".mp3") for n in names) and any(n.startswith("pedestrians+01_") for n in names)
+    assert any(n.startswith("pedestrians+01_") and n.endswith(".zip") for n in names)  # the export bundle
     for url in own_files.urls:
         with urllib.request.urlopen(url, timeout=30) as resp:
             assert resp.status == 200 and len(resp.read()) > 1000

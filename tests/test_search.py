@@ -98,8 +98,9 @@ def test_cli_search_json_shape(small_library):
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["route"] == "text" and len(data["results"]) == 3
-    for key in ("file", "title", "artist", "license", "score", "start_s", "tags"):
+    for key in ("file", "title", "artist", "license", "score", "start_s", "bpm", "tags"):
         assert key in data["results"][0]
+    assert any(r["bpm"] and 40 < r["bpm"] < 250 for r in data["results"])  # the index analysed their rhythm
     assert not {"path", "abs_path"} & set(data["results"][0])  # no server paths, no key gradio_client takes for a file
     assert not data["results"][0]["file"].startswith("/")
     scores = [r["score"] for r in data["results"]]

@@ -44,6 +44,47 @@ class Library(SearchEngine):
         rows = self.space.window_embeddings(analyze_audio(*_decoded(audio, sample_rate)))
         return rows if per_window else l2_normalize(rows.mean(axis=0))
 
+    def export_preview(self, video: str | os.PathLike, track: str | os.PathLike, out_dir: str | os.PathLike, *,
+                       start_s: float | None = None, duck: bool | None = None,
+                       keep_original_db: float | None = None, max_s: float | None = None) -> dict:
+        """The export bundle (search/export.py) of `video` with `track`: a library file (by its path or its
+        name in the library: its metadata and indexed rhythm are used) or any audio file (analysed now).
+        start_s: where the match is in the track (default: the track's best window for this video, or 0)."""
+        from .search.export import TrackInfo, export_bundle
+        from .search.fitted_preview import track_rhythm
+
+        found = self._library_track(track)
+        if found is None:
+            path = Path(track)
+            if not path.is_file():
+                raise QueryError(f"{path.name} is neither a file nor a track of this library")
+            from .media.probe import probe
+
+            info = TrackInfo(path.name, path.stem, "", "", "", probe(path).duration_s)
+            rhythm = track_rhythm(path)
+        else:
+            path = found.abs_path
+            info = TrackInfo(found.name, found.title, found.artist, found.license, found.attribution, found.duration_s)
+            rhythm = self.store.rhythm(found.id)
+        if start_s is None:
+            start_s = self._best_start(video, found.id) if found is not None else 0.0
+        return export_bundle(video, path, info, rhythm, start_s, out_dir, duck=duck,
+                             keep_original_db=keep_original_db, max_s=max_s)
+
+    def _library_track(self, track):
+        wanted = str(track)
+        resolved = Path(track).resolve() if Path(track).exists() else None
+        for t in self.tracks.values():
+            if wanted in (t.name, t.path) or (resolved is not None and t.abs_path == resolved):
+                return t
+        return None
+
+    def _best_start(self, video, track_id: int) -> float:
+        for r in self.search(video=video, video_weight=1.0, k=100).results:
+            if r.track_id == track_id:
+                return r.start_s
+        return 0.0
+
     def tag(self, audio, labels: Sequence[str] | None = None, top: int = 10,
             sample_rate: int | None = None) -> dict | list[dict]:
         """With labels: zero-shot scores [{"label", "score"}] best first; without: `tag_audio`'s top tags."""

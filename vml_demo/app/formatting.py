@@ -74,8 +74,10 @@ def result_card(result) -> str:
     title = f"### {result.rank}. {md_escape(result.title)}"
     if result.artist:
         title += f" — {md_escape(result.artist)}"
+    tempo = f" · {result.bpm:.0f} BPM" if result.bpm else ""
     lines = [title,
-             f"score **{result.score:.3f}** · best match from {clock(result.start_s)} of {clock(result.duration_s)}"]
+             f"score **{result.score:.3f}** · best match from {clock(result.start_s)} of {clock(result.duration_s)}"
+             f"{tempo}"]
     if result.why:
         lines.append("Matches your words: " + " ".join(f"`{md_escape(w)}`" for w in result.why))
     if result.tags:
@@ -85,6 +87,17 @@ def result_card(result) -> str:
         credit += f" · {md_escape(result.attribution)}"
     lines.append(f"<small>{credit}</small>")
     return "\n\n".join(lines)
+
+
+def fit_line(rank: int, title: str, plan) -> str:
+    """One line per preview: where the music starts, how its beats meet the cuts next to the plain offset."""
+    line = f"- {rank}. {md_escape(title)}: from {clock(plan.offset_s)}"
+    if plan.chosen.cuts:
+        line += (f", cuts on a downbeat {plan.chosen.downbeat_share:.0%} / on a beat {plan.chosen.beat_share:.0%}"
+                 f" (best-window offset: {plan.plain.downbeat_share:.0%} / {plan.plain.beat_share:.0%})")
+    extra = [n for n in plan.notes if n.startswith(("the track is shorter", "no beat", "no bars", "music ducked",
+                                                    "the video is shorter"))]
+    return line + (f"; {'; '.join(extra)}" if extra else "")
 
 
 def engine_status(status: dict, loaded_s: float | None = None) -> str:

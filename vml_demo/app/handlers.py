@@ -22,7 +22,7 @@ from ..errors import NoVideoStreamError, QueryError, VmlError
 from . import formatting, sessions
 from .embedding_map import build_figure
 from .libraries import BUNDLED, LibraryRegistry, libraries_dir
-from .previews import cut_excerpt, excerpt_path, make_preview, preview_path
+from .previews import analyse_video, cut_excerpt, excerpt_path, export_zip, make_preview, preview_path
 from .ratings import RatedSearch, RatingsTable
 
 log = logging.getLogger(__name__)
@@ -215,11 +215,11 @@ class Handlers:
                       request: gr.Request, progress=gr.Progress()):
         """Mux the video with each result in rank order, handing each preview to its slot as soon as it is ready.
 
-        Yields [preview status, video of slot 1, ..., video of slot MAX_RESULTS]; unchanged slots are skipped
-        so a preview already playing is not reloaded.
+        Yields [preview status, video of slot 1, ..., video of slot MAX_RESULTS, export bundles]; unchanged slots
+        are skipped so a preview already playing is not reloaded; the export zips come with the last update.
         """
         if record is None or not record.video_path or not record.response.results:
-            yield ["", *[gr.skip()] * MAX_RESULTS]
+            yield ["", *[gr.skip()] * MAX_RESULTS, gr.skip()]
             return
         folder = sessions.search_dir(record.session, record.search_id)
         with sessions.in_use(folder):  # a newer search of this session must not delete it mid-mux
@@ -228,22 +228,33 @@ class Handlers:
     def _previews(self, record: SearchRecord, folder: Path, keep_original: bool, original_db: float, progress):
         results = record.response.results
         keep_db = float(original_db) if keep_original else None
-        made = 0
+        progress((0, len(results)), desc="reading the video's cuts and speech")
+        try:
+            edit = analyse_video(record.video_path)
+        except VmlError as err:
+            yield [f"No previews: {err}", *[gr.skip()] * MAX_RESULTS, gr.skip()]
+            return
+        store = self.engine(record.library).store
+        made, fits, bundles = 0, [], []
         for slot, result in enumerate(results):
             progress((slot, len(results)), desc=f"mixing preview {slot + 1} of {len(results)}")
             out = preview_path(folder, record.video_name, result.rank, result.title)
             try:
-                path = str(make_preview(record.video_path, record.video_duration_s, result.abs_path, result.start_s,
-                                        out, keep_db))
+                plan = make_preview(record.video_path, result.abs_path, result.start_s, result.duration_s,
+                                    store.rhythm(result.track_id), out, keep_db, edit=edit)
             except VmlError as err:
                 _warn(f"No preview with {result.title}: {err}")
                 continue
             made += 1
+            fits.append(formatting.fit_line(result.rank, result.title, plan))
+            bundles.append(str(export_zip(out, record.video_path, result, plan, edit)))
             update = [gr.skip()] * MAX_RESULTS
-            update[slot] = path
-            yield [f"Previews: {made} of {len(results)} ready", *update]
+            update[slot] = str(out)
+            yield [f"Previews: {made} of {len(results)} ready", *update, gr.skip()]
         sound = f"the video's own sound kept at {keep_db:g} dB" if keep_db is not None else "music only"
-        yield [f"Previews: {made} of {len(results)} ready ({sound})", *[gr.skip()] * MAX_RESULTS]
+        about = "; ".join(edit.notes) or f"{len(edit.cuts)} cuts, speech in {len(edit.speech)} passage(s)"
+        yield [f"Previews: {made} of {len(results)} ready ({sound}; {about})\n\n" + "\n".join(fits),
+               *[gr.skip()] * MAX_RESULTS, bundles or None]
 
     # -- ratings ------------------------------------------------------------------------------
     def rate(self, slot: int, rating: int, comment: str, record: Optional[SearchRecord], request: gr.Request) -> str:

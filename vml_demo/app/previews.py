@@ -1,4 +1,6 @@
-"""Media files made per result: a short audio excerpt from the best-matching offset, and the muxed video.
+"""Media files made per result: a short audio excerpt from the best-matching offset, and the muxed video,
+fitted to the edit (search/fitted_preview.py: downbeats on the cuts, a bar ending, bar loops, ducking under
+speech; the video's cuts and speech are read once per search).
 
 The excerpt starts at the result's `start_s`, so the player starts where the match is (a browser player
 cannot be told reliably to start mid-file). Both go into the session's search folder (see sessions.py).
@@ -44,10 +46,37 @@ def preview_path(folder: Path, video_name: str, rank: int, title: str) -> Path:
     return folder / f"{safe_name(Path(video_name).stem, 'video', 30)}+{rank:02d}_{safe_name(title, 'track', 40)}.mp4"
 
 
-def make_preview(video_path: str | Path, video_duration_s: float, track_path: str | Path, start_s: float,
-                 out_path: Path, keep_original_db: float | None) -> Path:
-    """The video with the track from `start_s` (levelled, faded), its own sound optionally kept underneath."""
-    from ..media.mux import mux_preview
+def make_preview(video_path: str | Path, track_path: str | Path, start_s: float, track_s: float, rhythm,
+                 out_path: Path, keep_original_db: float | None, edit=None):
+    """The video with the track fitted to it from near `start_s` (levelled, faded on a bar, ducked under speech),
+    its own sound optionally kept underneath; returns the fit plan (offset, alignment, notes)."""
+    from ..search.fitted_preview import make_fitted_preview
 
-    return mux_preview(video_path, track_path, out_path, max(0.0, start_s), video_duration_s=video_duration_s,
-                       keep_original_db=keep_original_db, max_s=PREVIEW_MAX_S)
+    plan, _ = make_fitted_preview(video_path, track_path, rhythm, max(0.0, start_s), track_s, out_path, edit=edit,
+                                  keep_original_db=keep_original_db, max_s=PREVIEW_MAX_S)
+    return plan
+
+
+def export_zip(preview: Path, video_path: str | Path, result, plan, edit) -> Path:
+    """A zip beside the preview: the mp4, LICENSE.txt (the track's credit and license), fit.json and the EDL."""
+    import tempfile
+    import zipfile
+
+    from ..search.export import TrackInfo, write_bundle_files
+
+    track = TrackInfo(result.file, result.title, result.artist, result.license, result.attribution, result.duration_s)
+    out = preview.with_suffix(".zip")
+    with tempfile.TemporaryDirectory(prefix=".bundle-", dir=preview.parent) as tmp:
+        write_bundle_files(Path(tmp), preview.stem, video_path, track, plan, edit, preview.name)
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.write(preview, preview.name)
+            for f in sorted(Path(tmp).iterdir()):
+                zf.write(f, f.name)
+    return out
+
+
+def analyse_video(video_path: str | Path):
+    """Cuts and speech of the first PREVIEW_MAX_S of the video, shared by all of a search's previews."""
+    from ..search.fitted_preview import analyse_video as analyse
+
+    return analyse(video_path, max_s=PREVIEW_MAX_S)

@@ -117,6 +117,8 @@ def build_demo(registry: LibraryRegistry | None = None) -> gr.Blocks:
 
         summary = gr.Markdown(elem_id="search-summary")
         preview_status = gr.Markdown(elem_id="preview-status")  # the previews' progress shows here, not over them
+        exports = gr.File(label="Export bundles: the preview mp4, LICENSE.txt (credit and license), fit.json and an EDL",
+                          file_count="multiple", interactive=False, elem_id="exports")
         slots = [_result_slot(i) for i in range(MAX_RESULTS)]
         remix = gr.Button(f"Remake the previews with the sound settings above (they cover the first "
                           f"{PREVIEW_MAX_S:.0f} s of a long video)", size="sm", visible=False)
@@ -163,7 +165,7 @@ def build_demo(registry: LibraryRegistry | None = None) -> gr.Blocks:
                                  outputs=[plot, remix, *slot_outputs], api_name="results",
                                  api_visibility="undocumented")
         preview_inputs = [record, keep_original, original_db]
-        preview_outputs = [preview_status, *[s.video for s in slots]]
+        preview_outputs = [preview_status, *[s.video for s in slots], exports]
         shown.success(handlers.make_previews, inputs=preview_inputs, outputs=preview_outputs,
                       show_progress_on=[preview_status], api_name="previews", api_visibility="undocumented")
         remix.click(handlers.make_previews, inputs=preview_inputs, outputs=preview_outputs,

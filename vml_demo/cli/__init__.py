@@ -12,7 +12,7 @@ import sys
 from ..errors import VmlError
 from ..settings import prefer_offline_hub
 
-COMMAND_MODULES = ("library_cmds", "search_cmds", "train_cmds")
+COMMAND_MODULES = ("library_cmds", "search_cmds", "fit_cmds", "train_cmds")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -64,6 +64,8 @@ def cmd_index(args: argparse.Namespace) -> int:
     print(f"{report.summary()} in {elapsed:.1f} s -> {db}")
     for path, reason in report.failed:
         print(f"  skipped {path}: {reason}")
+    for path, reason in report.rhythm_failed:
+        print(f"  no rhythm for {path} (still searchable): {reason}")
     return 0
 
 
@@ -74,7 +76,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     store = LibraryStore(db)
     info = {"db": str(db), **store.stats(), "encoders": {
         name: {"vocabulary": e["vocabulary"], "tags": len(e["labels"]), "embedding_dim": e["embedding_dim"]}
-        for name, e in store.encoders().items()}, "failed": [{"path": p, "reason": r} for p, r in store.failures()]}
+        for name, e in store.encoders().items()}, "failed": [{"path": p, "reason": r} for p, r in store.failures()],
+        "rhythm_failed": [{"path": p, "reason": r} for p, r in store.rhythm_failures()]}
     store.close()
     if args.json:
         print(json.dumps(info, indent=2))
@@ -82,8 +85,11 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"{info['db']}: {info['tracks']} tracks, {info['hours']:.2f} h, {info['windows']} windows of 10 s")
     for name, e in info["encoders"].items():
         print(f"  encoder {name}: {e['tags']} {e['vocabulary']} tags, {e['embedding_dim']}-d embedding")
+    print(f"  rhythm (tempo, beats, bars): {info['rhythm_analysed']} tracks analysed, {info['rhythm_failed']} failed")
     for f in info["failed"]:
         print(f"  failed {f['path']}: {f['reason']}")
+    for f in info["rhythm_failed"]:
+        print(f"  no rhythm for {f['path']} (still searchable): {f['reason']}")
     return 0
 
 

@@ -41,7 +41,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         print(f"avoiding: {', '.join(response.negated)}")
     for r in response.results:
         why = f"  matches: {', '.join(r.why)}" if r.why else ""
-        print(f"{r.rank:>2}. {r.score:+.3f}  {r.title} - {r.artist or 'unknown artist'}  (from {r.start_s:.0f} s)")
+        bpm = f", {r.bpm:.0f} BPM" if r.bpm else ""
+        print(f"{r.rank:>2}. {r.score:+.3f}  {r.title} - {r.artist or 'unknown artist'}  (from {r.start_s:.0f} s{bpm})")
         print(f"      tags: {', '.join(r.tags)}{why}")
         print(f"      {r.path}  [{r.license}]")
     return 0

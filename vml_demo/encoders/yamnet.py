@@ -213,3 +213,34 @@ class YamnetTagger(AudioEncoder):
         mean = frames.scores.mean(axis=0)
         order = np.argsort(-mean)[:k]
         return [(self.labels[i], float(mean[i])) for i in order]
+
+
+# AudioSet's "Speech" class and its children in the ontology (ids, so a renamed display name cannot break it).
+SPEECH_CLASS_IDS = ("/m/09x0r", "/m/05zppz", "/m/02zsn", "/m/0ytgt", "/m/01h8n0", "/m/02qldy", "/m/0261r1",
+                    "/m/0brhx")
+SPEECH_THRESHOLD = 0.4  # probability of the likeliest speech class; set a priori (the same as the video rules' speech)
+SPEECH_MIN_GAP_S = 0.5  # pauses shorter than this inside speech are bridged (ducking should not pump)
+
+
+def speech_activity(tagger: YamnetTagger, frames: AudioFrames) -> tuple[np.ndarray, np.ndarray]:
+    """(patch centre times s, speech probability) per YAMNet patch: the max over the Speech classes."""
+    columns = [i for i, cid in enumerate(tagger.class_ids) if cid in SPEECH_CLASS_IDS]
+    prob = frames.scores[:, columns].max(axis=1) if columns else np.zeros(len(frames.times), np.float32)
+    return frames.times + frames.patch_s / 2.0, prob
+
+
+def speech_segments(times: np.ndarray, prob: np.ndarray, duration_s: float, *,
+                    threshold: float = SPEECH_THRESHOLD, hop_s: float = PATCH_HOP_S,
+                    min_gap_s: float = SPEECH_MIN_GAP_S) -> list[tuple[float, float]]:
+    """[(start s, end s)] where speech is likely: patches over `threshold`, each covering its hop around
+    its centre, merged when the pause between them is under `min_gap_s`, clipped to [0, duration_s]."""
+    segments: list[list[float]] = []
+    for t, p in zip(np.asarray(times, float), np.asarray(prob, float)):
+        if p < threshold:
+            continue
+        start, end = max(0.0, t - hop_s / 2.0), min(duration_s, t + hop_s / 2.0)
+        if segments and start - segments[-1][1] < min_gap_s:
+            segments[-1][1] = max(segments[-1][1], end)
+        else:
+            segments.append([start, end])
+    return [(float(round(a, 3)), float(round(b, 3))) for a, b in segments if b > a]

@@ -5,13 +5,17 @@ failed before with the same content is skipped too, and reported again. Resumabl
 track is one SQLite transaction. The encoder set is kept per root: changing encoders re-indexes only the
 root being indexed (other roots are named in the report, to be indexed again). Vector indexes are built by
 the search layer from the store when it loads, so indexing writes none. A broken file is recorded with its
-one-line reason and never stops the run.
+one-line reason and never stops the run. Each track's rhythm (tempo, beats, bars, energy, sections: rhythm.py)
+is analysed from the same decoded samples; unchanged tracks that lack it (an index made before it, or by an
+older RHYTHM_VERSION) are decoded and analysed too. A failed rhythm analysis is recorded and reported; the
+track stays searchable.
 """
 from __future__ import annotations
 
 import json
 import logging
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +27,7 @@ from ..encoders.base import AudioEncoder
 from ..errors import LibraryError, MediaError
 from ..media.hashing import file_sha256
 from .metadata import load_sidecar, track_metadata
+from .rhythm import RHYTHM_VERSION, analyze_rhythm
 from .store import LibraryStore
 from .windows import concat_frames, pool_into_windows, window_spans
 
@@ -44,6 +49,9 @@ class IndexReport:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, one-line reason)
     audio_seconds: float = 0.0
     stale_roots: list[str] = field(default_factory=list)  # other roots indexed with other encoders
+    rhythm_analysed: int = 0
+    rhythm_failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason): still searchable
+    rhythm_seconds: float = 0.0  # time spent in rhythm analysis (not decoding)
 
     def summary(self) -> str:
         text = (
@@ -52,6 +60,8 @@ class IndexReport:
         )
         if self.stale_roots:
             text += f"; indexed with other encoders, index again: {', '.join(self.stale_roots)}"
+        if self.rhythm_analysed or self.rhythm_failed:
+            text += f"; rhythm analysed for {self.rhythm_analysed} tracks ({len(self.rhythm_failed)} failed)"
         return text
 
 
@@ -187,7 +197,7 @@ def encoder_descriptions(encoders: Iterable[AudioEncoder]) -> list[tuple[str, st
 
 
 def store_track(store: LibraryStore, plan: IndexPlan, folder: Path, given: str, item: tuple[str, str, bool],
-                result) -> None:
+                result) -> int | None:
     """Write one analysed track (duration, spans, vectors) or its failure (a MediaError) in one transaction."""
     rel, digest, existed = item
     shown = os.path.join(given, rel)
@@ -197,16 +207,20 @@ def store_track(store: LibraryStore, plan: IndexPlan, folder: Path, given: str, 
         plan.report.failed.append((shown, str(result)))
         return
     duration_s, spans, vectors = result
-    store.add_track(
+    track_id = store.add_track(
         plan.root_id, rel, content_hash=digest, size_bytes=(folder / rel).stat().st_size,
         duration_s=duration_s, meta=track_metadata(folder, rel, plan.sidecar), windows=spans, vectors=vectors,
     )
     plan.report.audio_seconds += duration_s
     (plan.report.updated if existed else plan.report.added).append(shown)
+    return track_id
 
 
-def finish_index(store: LibraryStore, plan: IndexPlan, given: str, prune: bool) -> IndexReport:
+def finish_index(store: LibraryStore, plan: IndexPlan, given: str, prune: bool,
+                 progress: ProgressFn | None = None) -> IndexReport:
     report = plan.report
+    # Rhythm for tracks that lack it (indexed before it existed, or stored by the Ray indexer's merge).
+    _analyse_missing_rhythm(store, plan.root_id, given, report, progress)
     if prune:
         report.removed = [os.path.join(given, r) for r in store.remove_missing(plan.root_id, set(plan.files))]
     report.stale_roots = [r for r in store.roots_with_other_encoders(plan.encoder_set) if r != given]
@@ -245,12 +259,51 @@ def _index(store, folder, given, encoders, progress, show_progress, prune) -> In
                 result = (duration_s, spans, vectors)
             except MediaError as err:
                 result = err
-            store_track(store, plan, folder, given, item, result)
+            track_id = store_track(store, plan, folder, given, item, result)
+            if track_id is not None:
+                _store_rhythm(store, track_id, decoded[1], result[0], os.path.join(given, item[0]), plan.report)
             if bar:
                 bar.update(1)
     if bar:
         bar.close()
-    finish_index(store, plan, given, prune)
+    finish_index(store, plan, given, prune, progress)
     if progress:
         progress(len(todo), len(todo), "done")
     return plan.report
+
+
+def _store_rhythm(store: LibraryStore, track_id: int, blocks, duration_s: float, shown: str,
+                  report: IndexReport) -> None:
+    started = time.perf_counter()
+    try:
+        rhythm = analyze_rhythm(blocks, duration_s)
+    except Exception as err:  # noqa: BLE001 - any analysis failure is recorded; the track stays searchable
+        reason = f"rhythm analysis failed: {type(err).__name__}: {err}".splitlines()[0]
+        log.warning("%s: %s", shown, reason)
+        store.put_rhythm(track_id, RHYTHM_VERSION, error=reason)
+        report.rhythm_failed.append((shown, reason))
+    else:
+        store.put_rhythm(track_id, RHYTHM_VERSION, rhythm)
+        report.rhythm_analysed += 1
+    report.rhythm_seconds += time.perf_counter() - started
+
+
+def _analyse_missing_rhythm(store: LibraryStore, root_id: int, given: str, report: IndexReport,
+                            progress: ProgressFn | None) -> None:
+    """Rhythm for this root's tracks that have none of the current version (e.g. indexed before it existed)."""
+    todo = store.tracks_without_rhythm(RHYTHM_VERSION, root_id)
+    if not todo:
+        return
+    tracks = {t.id: t for t in store.tracks()}
+    for i, track_id in enumerate(todo):
+        track = tracks[track_id]
+        shown = os.path.join(given, track.name)
+        if progress:
+            progress(i, len(todo), f"rhythm: {shown}")
+        try:
+            duration_s, blocks = decode_track(track.abs_path)
+        except MediaError as err:
+            store.put_rhythm(track_id, RHYTHM_VERSION, error=f"rhythm analysis failed: {err}")
+            report.rhythm_failed.append((shown, str(err)))
+            continue
+        _store_rhythm(store, track_id, blocks, duration_s, shown, report)

@@ -3,7 +3,8 @@
 One database file (`library.sqlite`) per library folder. Each track is written in one transaction,
 so a crash or kill mid-index leaves every track either fully indexed or absent: a rerun resumes.
 Vectors live here as float32 blobs (the source of truth); faiss indexes beside it are derived
-and rebuilt from these rows (see vectors.py).
+and rebuilt from these rows (see vectors.py). Each track's rhythm (rhythm.py) is a row of its own, written
+after the track and versioned, so an index made before it existed gets it on the next `index` run.
 """
 from __future__ import annotations
 
@@ -19,10 +20,26 @@ import numpy as np
 from ..errors import LibraryError
 
 DB_FILENAME = "library.sqlite"
-SCHEMA_VERSION = "1"
-# Older schema versions this code can upgrade in place: {version: SQL that brings it to the next one}.
-# None yet; a future schema change adds its step here instead of asking users to re-index.
-MIGRATIONS: dict[str, tuple[str, str]] = {}
+SCHEMA_VERSION = "2"
+
+_RHYTHM_TABLE = """
+CREATE TABLE IF NOT EXISTS rhythm (
+    track_id INTEGER PRIMARY KEY REFERENCES tracks(id) ON DELETE CASCADE,
+    version TEXT NOT NULL,        -- rhythm.RHYTHM_VERSION the row was analysed with
+    bpm REAL,                     -- NULL: no steady beat, or the analysis failed (error says which)
+    beats BLOB NOT NULL,          -- float32 beat times, s
+    downbeats BLOB NOT NULL,      -- float32 bar starts, s
+    energy BLOB NOT NULL,         -- float32 RMS dBFS every energy_hop_s
+    energy_hop_s REAL NOT NULL,
+    sections BLOB NOT NULL,       -- float32 section start times, s
+    note TEXT NOT NULL DEFAULT '',
+    error TEXT,                   -- the one-line reason when the analysis failed (the track stays searchable)
+    analysed_at TEXT NOT NULL
+);
+"""
+# Older schema versions this code upgrades in place: {version: (next version, SQL that brings it there)}.
+# 1 -> 2 adds the rhythm table; its rows are filled by the next `index` run (tracks lacking them).
+MIGRATIONS: dict[str, tuple[str, str]] = {"1": ("2", _RHYTHM_TABLE)}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -75,7 +92,7 @@ CREATE TABLE IF NOT EXISTS failures (
     at TEXT NOT NULL,
     PRIMARY KEY (root_id, rel_path)
 );
-"""
+""" + _RHYTHM_TABLE
 
 
 @dataclass
@@ -324,4 +341,57 @@ class LibraryStore:
         n, secs = self.conn.execute("SELECT COUNT(*), COALESCE(SUM(duration_s), 0) FROM tracks").fetchone()
         n_windows = self.conn.execute("SELECT COUNT(*) FROM windows").fetchone()[0]
         n_fail = self.conn.execute("SELECT COUNT(*) FROM failures").fetchone()[0]
-        return {"tracks": n, "hours": secs / 3600.0, "windows": n_windows, "failures": n_fail}
+        n_rhythm, n_rhythm_failed = self.conn.execute(
+            "SELECT COUNT(*), COUNT(error) FROM rhythm").fetchone()
+        return {"tracks": n, "hours": secs / 3600.0, "windows": n_windows, "failures": n_fail,
+                "rhythm_analysed": n_rhythm - n_rhythm_failed, "rhythm_failed": n_rhythm_failed}
+
+    # -- rhythm (library/rhythm.py) -------------------------------------------------------
+    def put_rhythm(self, track_id: int, version: str, rhythm=None, error: str | None = None) -> None:
+        """Store one track's rhythm analysis, or the reason it failed (then the track has no tempo)."""
+        def blob(values) -> bytes:
+            return np.asarray(values if values is not None else [], np.float32).tobytes()
+
+        r = rhythm
+        with self.conn:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO rhythm(track_id, version, bpm, beats, downbeats, energy, energy_hop_s,"
+                " sections, note, error, analysed_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (track_id, version, r.bpm if r else None, blob(r.beats if r else None),
+                 blob(r.downbeats if r else None), blob(r.energy if r else None), r.energy_hop_s if r else 0.0,
+                 blob(r.sections if r else None), r.note if r else "", error, _now()),
+            )
+
+    def tracks_without_rhythm(self, version: str, root_id: int | None = None) -> list[int]:
+        """Ids of tracks with no rhythm row of this version (failed ones count as analysed)."""
+        sql = ("SELECT t.id FROM tracks t LEFT JOIN rhythm h ON h.track_id=t.id AND h.version=?"
+               " WHERE h.track_id IS NULL")
+        params: tuple = (version,)
+        if root_id is not None:
+            sql, params = sql + " AND t.root_id=?", (version, root_id)
+        return [int(r[0]) for r in self.conn.execute(sql + " ORDER BY t.id", params).fetchall()]
+
+    def rhythm(self, track_id: int):
+        """The track's `Rhythm`, or None when it was not analysed or the analysis failed."""
+        from .rhythm import Rhythm
+
+        row = self.conn.execute(
+            "SELECT bpm, beats, downbeats, energy, energy_hop_s, sections, note FROM rhythm"
+            " WHERE track_id=? AND error IS NULL", (track_id,)).fetchone()
+        if row is None:
+            return None
+        arrays = [np.frombuffer(b, np.float32).astype(np.float64) for b in (row[1], row[2], row[3], row[5])]
+        return Rhythm(bpm=row[0], beats=arrays[0], downbeats=arrays[1], energy=arrays[2], energy_hop_s=row[4],
+                      sections=arrays[3], note=row[6])
+
+    def track_tempos(self) -> dict[int, float]:
+        """Track id -> BPM, for tracks whose analysis found a steady beat (others are missing)."""
+        rows = self.conn.execute("SELECT track_id, bpm FROM rhythm WHERE bpm IS NOT NULL AND error IS NULL")
+        return {int(tid): float(bpm) for tid, bpm in rows.fetchall()}
+
+    def rhythm_failures(self) -> list[tuple[str, str]]:
+        """(track path as indexed, reason) of every track whose rhythm analysis failed."""
+        rows = self.conn.execute(
+            "SELECT r.given, t.rel_path, h.error FROM rhythm h JOIN tracks t ON t.id=h.track_id"
+            " JOIN roots r ON r.id=t.root_id WHERE h.error IS NOT NULL ORDER BY t.rel_path").fetchall()
+        return [(os.path.join(given, rel), err) for given, rel, err in rows]

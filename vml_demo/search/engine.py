@@ -54,6 +54,7 @@ class SearchEngine:
         self.table = load_window_table(self.store)
         window_term_matrix(self.table, self.store)  # from the library's derived cache when it is current
         self.tracks = {t.id: t for t in self.store.tracks()}
+        self.tempos = self.store.track_tempos()  # track id -> BPM (library/rhythm.py)
         self.profile = active_profile(profile)
         self.text_encoder = load_text_encoder(self.profile.text_encoder)
         self.space: MusicSpace = choose_space(space or settings.space, self.table, self.text_encoder)
@@ -181,7 +182,7 @@ class SearchEngine:
                 rank=rank, track_id=hit.track_id, path=t.path, abs_path=str(t.abs_path), file=t.name, title=t.title,
                 artist=t.artist, license=t.license, attribution=t.attribution, score=hit.score,
                 start_s=float(self.table.starts[hit.row]), duration_s=t.duration_s, tags=terms[:6],
-                why=why_matched(query, terms),
+                why=why_matched(query, terms), bpm=self.tempos.get(hit.track_id),
             ))
         return out
 

@@ -2,7 +2,7 @@
 
 `SearchResponse.to_json()` is the stable shape printed by `search --json` and returned by the app's API:
 a top-level `route` ("text", "zero-shot-video" or "viml") beside a `results` list whose items hold at least
-file, title, artist, license, score, start_s and tags. No key is called `path` (gradio_client takes any dict
+file, title, artist, license, score, start_s, bpm (null when the track has no tempo) and tags. No key is called `path` (gradio_client takes any dict
 with a `path` string for a file to download) and no server path appears: `file` is relative to the library.
 """
 from __future__ import annotations
@@ -31,6 +31,7 @@ class TrackResult:
     tags: list[str]  # the track's own strongest vocabulary terms
     why: list[str]  # query words this track matches (vocabulary terms found in both)
     file: str = ""  # the file relative to its library folder: what API clients and visitors are shown
+    bpm: float | None = None  # the track's tempo from its rhythm analysis; None when it has none
 
 
 @dataclass
