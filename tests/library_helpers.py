@@ -50,3 +50,12 @@ def make_library(folder: Path, n: int = 4, seconds: float = 12.0) -> Path:
     (folder / "notes.ogg").write_text("this is not audio")  # broken: wrong content
     (folder / "empty.mp3").write_bytes(b"")  # broken: zero length
     return folder
+
+
+def with_tempos(monkeypatch, store, tempos: dict[int, float]) -> None:
+    """Give `store` these analysed tempos (track id -> BPM) as `LibraryStore.track_tempos()` returns them.
+
+    Stands in for the rhythm analysis at index time (tracks left out are the ones not analysed), so the BPM
+    filter tests in seconds; undone with the test's monkeypatch.
+    """
+    monkeypatch.setattr(store, "track_tempos", lambda: dict(tempos), raising=False)

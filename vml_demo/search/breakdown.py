@@ -49,3 +49,20 @@ def fit_breakdown(fit: FitInputs, row: int, facts, i: int, adjustment: float) ->
         "filters_met": list(fit.filters),
         "cut_alignment": None,
     }
+
+
+def fit_summary(fit: dict) -> str:
+    """A breakdown in one line for people: each fit that applies, tempo, vocals, license, filters met."""
+    parts = [f"{name} fit {fit[key]:.2f}" for key, name in (("video_fit", "video"), ("text_fit", "text"),
+                                                           ("like_fit", "like")) if fit.get(key) is not None]
+    if fit.get("tempo_bpm") is not None:
+        parts.append(f"{fit['tempo_bpm']:.0f} BPM")
+    parts.append("instrumental" if fit.get("instrumental") else f"vocals ({fit.get('vocals_score', 0):.2f})")
+    parts.append(f"{fit.get('license_class', 'unknown')} license")
+    if fit.get("instrumental_adjustment"):
+        parts.append(f"instrumental preference {fit['instrumental_adjustment']:+.2f}")
+    if fit.get("cut_alignment") is not None:
+        parts.append(f"cut alignment {fit['cut_alignment']}")
+    if fit.get("filters_met"):
+        parts.append("meets: " + ", ".join(fit["filters_met"]))
+    return " · ".join(parts)

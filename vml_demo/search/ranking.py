@@ -104,7 +104,10 @@ class Ranker:
 
         allowed: [T] bool per track (in `track_ids` order), the filters: others are never returned, and the
         top k is taken among the allowed (not cut from an unfiltered list). bonus: [T] added to each track's
-        best-window score (e.g. "prefer instrumental"); being per track, it never changes the best window.
+        best-window score (e.g. "prefer instrumental"); being per track, it never changes the best window. Two-stage,
+        the bonus re-orders stage 1's candidates (it is small next to the scores that pick them); filters narrow
+        stage 1's candidates, widen it by the share they remove, and when fewer than k pass, every passing track
+        is scored.
         """
         if len(self.track_ids) == 0 or k < 1:
             return []
@@ -138,16 +141,22 @@ class Ranker:
     def _rank_two_stage(self, query_vec, k, neg_vecs, baseline, adjust=None) -> list[RankedTrack]:
         index, chunk_track = self.stage1()
         n = self.candidate_tracks * (NEGATION_CANDIDATE_FACTOR if neg_vecs is not None else 1)
-        if adjust is not None:  # filters: ask stage 1 for as many more hits as they remove (up to all chunks)
-            n = min(len(chunk_track), int(np.ceil(n * len(adjust) / max(1, int(np.isfinite(adjust).sum())))))
-        _, found = index.search(query_vec, max(n, k))
-        hits = chunk_track[found[0][found[0] >= 0]]
-        _, first = np.unique(hits, return_index=True)
-        pos = hits[np.sort(first)]  # candidate tracks, best chunk first
-        if adjust is not None:
-            pos = pos[np.isfinite(adjust[pos])]
-            if not len(pos):
-                return []
+        passing = None if adjust is None else np.flatnonzero(np.isfinite(adjust))
+        if passing is not None and not len(passing):
+            return []
+        if passing is not None and int(np.isin(chunk_track, passing).sum()) <= n:
+            pos = passing  # the filters leave fewer chunks than stage 1 would return: score all of them
+        else:
+            if passing is not None:  # ask stage 1 for as many more hits as the filters remove
+                n = min(len(chunk_track), int(np.ceil(n * len(adjust) / len(passing))))
+            _, found = index.search(query_vec, max(n, k))
+            hits = chunk_track[found[0][found[0] >= 0]]
+            _, first = np.unique(hits, return_index=True)
+            pos = hits[np.sort(first)]  # candidate tracks, best chunk first
+            if passing is not None:
+                pos = pos[np.isfinite(adjust[pos])]
+                if len(pos) < k:  # the filters removed what stage 1 liked best: score every passing track
+                    pos = passing
         starts, lengths = self._starts[pos], self._lengths[pos]
         seg_starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
         rows = np.arange(int(lengths.sum())) + np.repeat(starts - seg_starts, lengths)  # the candidates' windows
