@@ -213,10 +213,19 @@ def test_cli_like_refine_and_filters_json(engine, small_library):
     for key in ("video_fit", "text_fit", "like_fit", "tempo_bpm", "vocals_score", "license_class", "filters_met",
                 "cut_alignment"):
         assert key in data["results"][0]["fit"]
-    out = subprocess.run(base + ["--text", "calm", "--instrumental", "--min-duration", "999"],
-                         capture_output=True, text=True, timeout=300)
-    assert out.returncode == 2 and "Traceback" not in out.stderr
-    assert out.stderr.startswith("error: No track passes the filters: instrumental removed")
-    assert len(out.stderr.strip().splitlines()) == 1
-    out = subprocess.run(base + ["--text", "calm", "--bpm", "90-120"], capture_output=True, text=True, timeout=300)
-    assert out.returncode == 2 and "no tempo data" in out.stderr
+
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--instrumental", "--min-duration", "999"], "error: No track passes the filters: instrumental removed 0 of 6; "
+                                                  "min duration 999 s removed 6 of 6"),
+    (["--bpm", "90-120"], "error: This library's index has no tempo data yet"),
+    (["--bpm", "fast"], "error: BPM range 'fast' is not of the form 90-120"),
+    (["--like", "nothing.ogg"], "error: nothing.ogg: no such audio file or library track"),
+])
+def test_cli_filter_errors_are_one_line(engine, small_library, capsys, args, message):
+    from vml_demo.cli import main
+
+    assert main(["search", "--db", str(small_library), "--space", "bridge", "--text", "calm", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and len(err.strip().splitlines()) == 1

@@ -50,12 +50,14 @@ def search_summary(record) -> str:
     parts = []
     if record.query_text:
         parts.append(f"“{md_escape(record.query_text)}”")
-    if record.video_name:
+    like = getattr(response, "like", None)
+    if record.video_name and not like:
         weight = f" (video weight {record.video_weight:.2f})" if record.query_text else ""
         parts.append(f"video **{md_escape(record.video_name)}**{weight}")
-    like = getattr(response, "like", None)
     if like:
         parts.insert(0, f"more like **{md_escape(like['title'])}**")
+        if record.video_name:
+            parts.append(f"previewed with **{md_escape(record.video_name)}**")
     n = len(response.results)
     head = f"**{n} result{'s' if n != 1 else ''}** for " + " + ".join(parts) if parts else f"**{n} results**"
     lines = [head]

@@ -39,11 +39,11 @@ PREFER_CHOICES = ("auto", "on", "off")  # prefer instrumental: auto = when the v
 
 def search_filters(bpm: Optional[str], vocals: Optional[str], license_class: Optional[str],
                    min_duration: Optional[float], max_duration: Optional[float]) -> SearchFilters:
-    """The filter controls' values as SearchFilters ("any" and empty fields filter nothing)."""
+    """The filter controls' values as SearchFilters ("any", empty fields and lengths of 0 filter nothing)."""
     return SearchFilters(bpm=parse_range(bpm), vocals=None if vocals in (None, "", ANY) else vocals,
                          license=None if license_class in (None, "", ANY) else license_class,
-                         min_duration_s=None if min_duration in (None, "") else float(min_duration),
-                         max_duration_s=None if max_duration in (None, "") else float(max_duration))
+                         min_duration_s=float(min_duration) if min_duration else None,
+                         max_duration_s=float(max_duration) if max_duration else None)
 
 
 def prefer_setting(choice: Optional[str]) -> Optional[bool]:

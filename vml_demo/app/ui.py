@@ -128,9 +128,9 @@ def build_demo(registry: LibraryRegistry | None = None) -> gr.Blocks:
                         license_class = gr.Dropdown(list(LICENSE_CHOICES), value=ANY, elem_id="filter-license",
                                                     label="License (this or freer)")
                     with gr.Row():
-                        min_duration = gr.Number(label="Min length (s)", value=None, minimum=0,
+                        min_duration = gr.Number(label="Min length (s, 0 = any)", value=0, minimum=0,
                                                  elem_id="filter-min-duration")
-                        max_duration = gr.Number(label="Max length (s)", value=None, minimum=0,
+                        max_duration = gr.Number(label="Max length (s, 0 = any)", value=0, minimum=0,
                                                  elem_id="filter-max-duration")
                         prefer = gr.Radio(list(PREFER_CHOICES), value="auto", elem_id="prefer-instrumental",
                                           label="Prefer instrumental", info="auto: when the video has speech")
