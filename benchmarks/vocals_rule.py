@@ -60,6 +60,11 @@ def main() -> None:
                     "called_vocal": bool(library.get(KNOWN_VOCAL, 0.0) >= threshold)},
     }
     print(json.dumps(out, indent=2))
+    lib = out["library"]
+    print(f"threshold {threshold:.2f} (synthetic dev, {len(dev)} clips); synthetic test: "
+          f"{out['synthetic_test']['called_instrumental']} of {len(test)} instrumental clips called instrumental; "
+          f"library: {lib['called_instrumental']} of {lib['tracks']} called instrumental, {KNOWN_VOCAL} "
+          f"scores {lib['its_score']:.3f} ({'vocal' if lib['called_vocal'] else 'instrumental'})")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
 

@@ -59,6 +59,12 @@ def app_page(app):
     assert not errors, f"JavaScript errors on the page: {errors}"
 
 
+def set_results_count(page, n: int) -> None:
+    count = page.locator("#results-count input[type=number]")
+    count.fill(str(n))
+    count.press("Tab")
+
+
 def test_search_with_video_text_and_preset(app):
     from playwright.sync_api import expect
 
@@ -79,9 +85,7 @@ def test_search_with_video_text_and_preset(app):
         page.get_by_role("tab", name="Mood tags").click()
         page.locator("#preset-mood label", has_text="happy").first.click()
         expect(page.locator("#preset-mood input[type=checkbox]:checked")).to_have_count(1)
-        count = page.locator("#results-count input[type=number]")  # fewer results keep the test short
-        count.fill(str(RESULTS))
-        count.press("Tab")
+        set_results_count(page, RESULTS)  # fewer results keep the test short
         page.locator("#run-search").click()
 
         summary = page.locator("#search-summary")
@@ -169,9 +173,7 @@ def test_filter_more_like_this_refine_and_a_playing_preview(app):
         page.locator("#query-video input[type=file]").set_input_files(str(config.SAMPLE_VIDEOS_DIR / "underwater.mp4"))
         expect(page.locator("#query-video video")).to_be_visible(timeout=30_000)
         page.locator("#query-text textarea").fill("calm ambient music")
-        count = page.locator("#results-count input[type=number]")
-        count.fill(str(n))
-        count.press("Tab")
+        set_results_count(page, n)
         page.get_by_text("Filters, and search like a clip").first.click()
         page.locator("#filter-vocals label", has_text="instrumental").click()
         page.locator("#filter-license input").click()

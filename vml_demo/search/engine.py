@@ -151,7 +151,8 @@ class SearchEngine:
                 allowed = (np.ones(len(facts.track_ids), bool) if allowed is None else allowed.copy())
                 allowed[facts.track_ids == liked.track_id] = False
                 if not allowed.any():
-                    raise FilterError("No other track passes the filters: " + "; ".join(filter_report))
+                    raise FilterError(("No other track passes the filters: " + "; ".join(filter_report))
+                                      if filter_report else "The library has no other track to search like it")
             fused = refine(liked.vector, positive_vec)
             path, fit.like_vec = "like", liked.vector
             extra.update(like={"kind": liked.kind, "title": liked.label, "track_id": liked.track_id},
