@@ -122,7 +122,7 @@ def build_demo(registry: LibraryRegistry | None = None) -> gr.Blocks:
                                           allow_custom_value=True, elem_id="library")
                 with gr.Accordion("Filters, and search like a clip", open=False, elem_id="filters"):
                     with gr.Row():
-                        bpm = gr.Textbox(label="Tempo (BPM)", placeholder="e.g. 90-120", max_lines=1,
+                        bpm = gr.Textbox("", label="Tempo (BPM)", placeholder="e.g. 90-120", max_lines=1,
                                          elem_id="filter-bpm")
                         vocals = gr.Radio(list(VOCALS_CHOICES), value=ANY, label="Vocals", elem_id="filter-vocals")
                         license_class = gr.Dropdown(list(LICENSE_CHOICES), value=ANY, elem_id="filter-license",
