@@ -9,6 +9,7 @@ viml_path.py when a trained ViML checkpoint fits.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from pathlib import Path
@@ -57,6 +58,7 @@ class SearchEngine:
         self.ranker = Ranker(self.window_emb, np.array(sorted(slices), np.int64), slices)
         self.terms = track_terms(self.table)  # track id -> its strongest vocabulary terms
         self.vocal_scores = track_vocal_scores(self.table)  # track id -> vocals score (filters.py)
+        self._static_facts: TrackFacts | None = None  # track_facts() without tempos, built on first use
         self.viml, self.viml_note = self._load_viml()
 
     def _load_viml(self):
@@ -93,14 +95,16 @@ class SearchEngine:
     def track_facts(self) -> TrackFacts:
         """What the filters read, per track in ranking order; tempos come from the index's rhythm analysis."""
         ids = self.ranker.track_ids
+        if self._static_facts is None:  # what does not change while the engine is loaded, once
+            self._static_facts = TrackFacts(
+                track_ids=ids, durations=np.array([self.tracks[int(t)].duration_s for t in ids], np.float64),
+                vocals=np.array([self.vocal_scores.get(int(t), 0.0) for t in ids], np.float64),
+                licenses=[license_class(self.tracks[int(t)].license) for t in ids])
         read_tempos = getattr(self.store, "track_tempos", None)  # rhythm analysis: absent from older indexes
         tempos = read_tempos() if read_tempos is not None else {}
-        return TrackFacts(
-            track_ids=ids, durations=np.array([self.tracks[int(t)].duration_s for t in ids], np.float64),
-            vocals=np.array([self.vocal_scores.get(int(t), 0.0) for t in ids], np.float64),
-            licenses=[license_class(self.tracks[int(t)].license) for t in ids],
-            tempos=np.array([tempos.get(int(t), np.nan) for t in ids], np.float64) if tempos else None,
-        )
+        return dataclasses.replace(
+            self._static_facts,
+            tempos=np.array([tempos.get(int(t), np.nan) for t in ids], np.float64) if tempos else None)
 
     def search(
         self,
