@@ -73,3 +73,12 @@ def write_wav(path: Path, samples: np.ndarray, sr: int = 16000) -> Path:
         w.setframerate(sr)
         w.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
     return path
+
+
+def with_tempos(monkeypatch, store, tempos: dict[int, float]) -> None:
+    """Give `store` these analysed tempos (track id -> BPM) as `LibraryStore.track_tempos()` returns them.
+
+    Stands in for the rhythm analysis at index time (tracks left out are the ones not analysed), so the BPM
+    filter tests in seconds; undone with the test's monkeypatch.
+    """
+    monkeypatch.setattr(store, "track_tempos", lambda: dict(tempos), raising=False)

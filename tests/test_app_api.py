@@ -99,6 +99,29 @@ def test_bad_input_gets_a_clear_message(client, tmp_path, case, message):
     assert "Traceback" not in str(caught.value)
 
 
+def test_search_with_filters_and_a_like_clip(client, tmp_path):
+    """The filter inputs and a clip to search like, through /search; a filter that leaves nothing says so."""
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+    from media_factory import ffmpeg
+
+    source = config.LIBRARY_AUDIO_DIR / "naev_ambient2_5.ogg"
+    clip = tmp_path / "reference.wav"
+    ffmpeg("-ss", "10", "-t", "20", "-i", source, "-ac", "1", clip)
+    _, response = client.predict(BUNDLED, None, "calm", [], [], [], 0.5, 3, "", "instrumental", "permissive", 60, 0,
+                                 "off", handle_file(str(clip)), api_name="/search")
+    assert response["route"] == "like" and response["like"]["kind"] == "clip"
+    assert response["filters"] == ["instrumental", "license permissive or freer", "at least 60 s"]
+    for r in response["results"]:
+        assert r["fit"]["instrumental"] and r["fit"]["license_class"] in ("public-domain", "permissive")
+        assert r["duration_s"] >= 60 and r["fit"]["like_fit"] is not None and r["fit"]["text_fit"] is not None
+    with pytest.raises(AppError) as caught:
+        client.predict(BUNDLED, None, "calm", [], [], [], 0.5, 3, "", "any", "public-domain", 500, 0, "auto", None,
+                       api_name="/search")
+    assert "No track passes the filters: license public-domain removed" in str(caught.value)
+    assert "min duration 500 s removed" in str(caught.value)
+
+
 def test_server_survives_bad_input(client, app, tmp_path):
     from gradio_client.exceptions import AppError
 

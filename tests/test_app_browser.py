@@ -59,6 +59,12 @@ def app_page(app):
     assert not errors, f"JavaScript errors on the page: {errors}"
 
 
+def set_results_count(page, n: int) -> None:
+    count = page.locator("#results-count input[type=number]")
+    count.fill(str(n))
+    count.press("Tab")
+
+
 def test_search_with_video_text_and_preset(app):
     from playwright.sync_api import expect
 
@@ -79,9 +85,7 @@ def test_search_with_video_text_and_preset(app):
         page.get_by_role("tab", name="Mood tags").click()
         page.locator("#preset-mood label", has_text="happy").first.click()
         expect(page.locator("#preset-mood input[type=checkbox]:checked")).to_have_count(1)
-        count = page.locator("#results-count input[type=number]")  # fewer results keep the test short
-        count.fill(str(RESULTS))
-        count.press("Tab")
+        set_results_count(page, RESULTS)  # fewer results keep the test short
         page.locator("#run-search").click()
 
         summary = page.locator("#search-summary")
@@ -152,3 +156,61 @@ def test_bad_input_in_the_browser_gets_one_line(app, tmp_path):
         page.get_by_role("button", name="Index").click()
         expect(page.get_by_text("Upload some audio files").first).to_be_visible(timeout=30_000)
         expect(page.get_by_label("...or a folder on the server")).to_have_count(0)  # no roots: uploads only
+
+
+def _result_titles(page, n: int) -> list[str]:
+    return [page.locator(f"#result-{rank} h3").first.inner_text() for rank in range(1, n + 1)]
+
+
+def test_filter_more_like_this_refine_and_a_playing_preview(app):
+    """A search with filters, "more like this" on a result (the track itself not returned), a refine with words,
+    and the refined search's preview playing in the page."""
+    from playwright.sync_api import expect
+
+    n = 2
+    with app_page(app) as page:
+        expect(page.locator("#engine-status")).to_contain_text("Profile", timeout=120_000)
+        page.locator("#query-video input[type=file]").set_input_files(str(config.SAMPLE_VIDEOS_DIR / "underwater.mp4"))
+        expect(page.locator("#query-video video")).to_be_visible(timeout=30_000)
+        page.locator("#query-text textarea").fill("calm ambient music")
+        set_results_count(page, n)
+        page.get_by_text("Filters, and search like a clip").first.click()
+        page.locator("#filter-vocals label", has_text="instrumental").click()
+        page.locator("#filter-license input").click()
+        page.get_by_role("option", name="permissive", exact=True).click()
+        page.locator("#run-search").click()
+
+        summary = page.locator("#search-summary")
+        expect(summary).to_contain_text(f"{n} results", timeout=120_000)
+        expect(summary).to_contain_text("Filters: instrumental removed")
+        expect(summary).to_contain_text("license permissive removed")
+        for rank in range(1, n + 1):
+            card = page.locator(f"#result-{rank}")
+            expect(card).to_contain_text("instrumental", timeout=120_000)
+            expect(card).to_contain_text("license")  # the breakdown line
+            assert any(c in card.inner_text() for c in ("permissive license", "public-domain license"))
+        expect(page.locator("#preview-status")).to_contain_text(f"{n} of {n} ready", timeout=180_000)
+
+        first = _result_titles(page, 1)[0].split(". ", 1)[1]
+        page.locator("#result-1-like").click()
+        expect(summary).to_contain_text("more like", timeout=120_000)
+        expect(summary).to_contain_text(first.split(" — ")[0][:20])
+        expect(page.locator("#result-1")).to_contain_text("like fit", timeout=60_000)
+        assert all(first not in t for t in _result_titles(page, n))  # the liked track is not among them
+        expect(page.locator("#preview-status")).to_contain_text(f"{n} of {n} ready", timeout=180_000)
+
+        page.locator("#result-2-refine-text textarea, #result-2-refine-text input").first.fill("calmer")
+        page.locator("#result-2-refine").click()
+        expect(summary).to_contain_text("Refined: query = normalise(track", timeout=120_000)
+        expect(page.locator("#result-1")).to_contain_text("text fit", timeout=60_000)
+
+        # The refined search's preview (the video with the track) plays: its clock moves.
+        expect(page.locator("#preview-status")).to_contain_text(f"{n} of {n} ready", timeout=180_000)
+        page.wait_for_function(
+            """() => { const v = document.querySelector('#result-1-preview video');
+                       return v && v.readyState >= 1 && v.duration > 1; }""", timeout=60_000)
+        page.evaluate("""() => { const v = document.querySelector('#result-1-preview video');
+                                 v.muted = true; return v.play(); }""")
+        page.wait_for_function("() => document.querySelector('#result-1-preview video').currentTime > 0.5",
+                               timeout=30_000)
+        page.screenshot(path=str(OUTPUT_DIR / "app_creator_tools.png"), full_page=True)

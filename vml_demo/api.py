@@ -4,6 +4,8 @@
 
     library = api.load_library()                        # the bundled index, $VML_DB, or a folder you indexed
     response = library.search(text="calm acoustic guitar, no drums", k=5)
+    response = library.search(text="calm", filters=api.SearchFilters(vocals="instrumental", license="permissive"))
+    response = library.search(like=response.results[0].track_id, text="calmer")   # more like this, refined
     for r in response.results:
         print(r.rank, f"{r.score:+.3f}", r.title, r.path)
     song = library.embed_music("song.ogg")              # [D] unit vector in the library's music-text space
@@ -27,6 +29,7 @@ import numpy as np
 
 from .errors import LibraryError, QueryError
 from .search.engine import SearchEngine
+from .search.filters import SearchFilters
 from .search.results import SearchResponse
 
 class Library(SearchEngine):
@@ -107,9 +110,12 @@ def _shared_library() -> Library:
 
 
 def search(text: str | None = None, video: str | os.PathLike | None = None, *, video_weight: float = 0.5,
-           k: int = 5, library: Library | None = None) -> SearchResponse:
-    """Rank the library's tracks for a description, a video, or both (see `SearchEngine.search`)."""
-    return (library or _shared_library()).search(text=text, video=video, video_weight=video_weight, k=k)
+           k: int = 5, filters: SearchFilters | None = None, like=None, prefer_instrumental: bool | None = None,
+           library: Library | None = None) -> SearchResponse:
+    """Rank the library's tracks for a description, a video, or both, or like a track (`like`: a track id or an
+    audio file; text then refines it), within `filters` (see `SearchEngine.search`)."""
+    return (library or _shared_library()).search(text=text, video=video, video_weight=video_weight, k=k,
+                                                 filters=filters, like=like, prefer_instrumental=prefer_instrumental)
 
 
 def embed_text(texts: str | Sequence[str], *, library: Library | None = None) -> np.ndarray:
@@ -194,4 +200,4 @@ def _decoded(audio, sample_rate: int | None) -> tuple[float, list[tuple[float, n
     return len(samples) / SAMPLE_RATE, blocks
 
 
-__all__ = ["Library", "load_library", "search", "embed_text", "embed_music", "tag"]
+__all__ = ["Library", "SearchFilters", "load_library", "search", "embed_text", "embed_music", "tag"]

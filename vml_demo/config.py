@@ -19,3 +19,18 @@ VIDEO_FPS = 6.0
 MAX_AUDIO_S = 4 * 3600.0  # an index accepts long tracks, streamed
 MAX_PIXELS = 8192 * 8192
 
+
+# Search filters and creator tools (search/filters.py, search/like.py).
+# A track is instrumental when its vocals score is below this: the 95th percentile of the synthetic set's dev
+# clips (all instrumental), from benchmarks/vocals_rule.py (results/vocals_rule.json: on the test split 97 of
+# 105 instrumental clips pass; the bundled library's one known vocal track scores 0.156 and is called vocal).
+VOCALS_THRESHOLD = 0.14
+# "Prefer instrumental": a track's score loses this much per unit of vocals score (scores are cosines; a vocals
+# score of 0.15 then costs 0.06). Not tuned: no labelled set here says which tracks have vocals.
+PREFER_INSTRUMENTAL_WEIGHT = 0.4
+# The video has speech when the mean YAMNet score of these classes over its soundtrack reaches SPEECH_MIN_SCORE
+# (the bar of the speech rule in data/video_to_music.json, which also asks for quiet music then).
+SPEECH_CLASSES = ("Speech", "Conversation", "Narration, monologue")
+SPEECH_MIN_SCORE = 0.4
+# Refine: query = normalise(track vector + REFINE_TEXT_WEIGHT * text vector) in the music space.
+REFINE_TEXT_WEIGHT = 1.0

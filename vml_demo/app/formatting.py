@@ -10,6 +10,8 @@ import re
 import tempfile
 from pathlib import Path
 
+from ..search.breakdown import fit_summary
+
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~])")
 _ABS_PATH = re.compile(r"(?<![\w:/.~])/(?:[\w.+@-]+/)+[\w.+@-]*")
 
@@ -48,12 +50,24 @@ def search_summary(record) -> str:
     parts = []
     if record.query_text:
         parts.append(f"“{md_escape(record.query_text)}”")
-    if record.video_name:
+    like = getattr(response, "like", None)
+    if record.video_name and not like:
         weight = f" (video weight {record.video_weight:.2f})" if record.query_text else ""
         parts.append(f"video **{md_escape(record.video_name)}**{weight}")
+    if like:
+        parts.insert(0, f"more like **{md_escape(like['title'])}**")
+        if record.video_name:
+            parts.append(f"previewed with **{md_escape(record.video_name)}**")
     n = len(response.results)
     head = f"**{n} result{'s' if n != 1 else ''}** for " + " + ".join(parts) if parts else f"**{n} results**"
     lines = [head]
+    if getattr(response, "refine", ""):
+        lines.append(f"Refined: {md_escape(response.refine)} (the track and your words in the music space)")
+    if getattr(response, "filter_report", None):
+        lines.append("Filters: " + "; ".join(md_escape(f) for f in response.filter_report))
+    if getattr(response, "prefer_instrumental", False):
+        why = " (the video has speech)" if response.speech_score else ""
+        lines.append(f"Preferring instrumental tracks{why}: tracks with vocals rank lower")
     lines.append(f"Search route: `{response.route}` · music space: `{response.space}` · library: `{record.library}`")
     if response.video_description:
         lines.append(f"The video reads as: *{md_escape(response.video_description)}*")
@@ -82,6 +96,8 @@ def result_card(result) -> str:
         lines.append("Matches your words: " + " ".join(f"`{md_escape(w)}`" for w in result.why))
     if result.tags:
         lines.append("Sounds like: " + " ".join(f"`{md_escape(t)}`" for t in result.tags))
+    if result.fit:
+        lines.append("Why: " + md_escape(fit_summary(result.fit)))
     credit = md_escape(result.license) if result.license else "license unknown"
     if result.attribution:
         credit += f" · {md_escape(result.attribution)}"

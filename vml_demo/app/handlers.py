@@ -19,6 +19,7 @@ import gradio as gr
 
 from ..settings import get_settings
 from ..errors import NoVideoStreamError, QueryError, VmlError
+from ..search.filters import LICENSE_CLASSES, SearchFilters, parse_range
 from . import formatting, sessions
 from .embedding_map import build_figure
 from .libraries import BUNDLED, LibraryRegistry, libraries_dir
@@ -30,6 +31,25 @@ log = logging.getLogger(__name__)
 MAX_RESULTS = 20
 DEFAULT_RESULTS = 5
 SLOT_OUTPUTS = ("column", "card", "audio", "video", "rated", "comment")  # per result slot, in this order
+ANY = "any"
+VOCALS_CHOICES = (ANY, "instrumental", "vocals")
+LICENSE_CHOICES = (ANY, *LICENSE_CLASSES)
+PREFER_CHOICES = ("auto", "on", "off")  # prefer instrumental: auto = when the video has speech
+
+
+def search_filters(bpm: Optional[str], vocals: Optional[str], license_class: Optional[str],
+                   min_duration: Optional[float], max_duration: Optional[float]) -> SearchFilters:
+    """The filter controls' values as SearchFilters ("any", empty fields and lengths of 0 filter nothing)."""
+    return SearchFilters(bpm=parse_range(bpm), vocals=None if vocals in (None, "", ANY) else vocals,
+                         license=None if license_class in (None, "", ANY) else license_class,
+                         min_duration_s=float(min_duration) if min_duration else None,
+                         max_duration_s=float(max_duration) if max_duration else None)
+
+
+def prefer_setting(choice: Optional[str]) -> Optional[bool]:
+    if choice not in (None, "", *PREFER_CHOICES):
+        raise QueryError(f"prefer instrumental {choice!r}: use {', '.join(PREFER_CHOICES)}")
+    return {"on": True, "off": False}.get(choice or "auto")
 
 
 def _visible(message: str) -> str:
@@ -93,6 +113,8 @@ class SearchRecord:
     video_weight: float
     response: object  # SearchResponse
     status: dict  # engine.status() when the search ran
+    filters: object = None  # the SearchFilters it ran with (a "more like this" from its results keeps them)
+    prefer: Optional[bool] = None  # prefer instrumental as asked (None: auto)
 
 
 def compose_query(text: Optional[str], presets: list) -> str:
@@ -148,26 +170,64 @@ class Handlers:
     # -- search -------------------------------------------------------------------------------
     @shows_errors
     def search(self, library: str, video: Optional[str], text: Optional[str], genres: list, moods: list,
-               instruments: list, video_weight: float, k: float, request: gr.Request, progress=gr.Progress()):
-        """Run one search; returns (summary Markdown, SearchResponse.to_json(), the record)."""
+               instruments: list, video_weight: float, k: float, bpm: Optional[str] = "", vocals: str = ANY,
+               license_class: str = ANY, min_duration: Optional[float] = None, max_duration: Optional[float] = None,
+               prefer: str = "auto", like_clip: Optional[str] = None, request: gr.Request = None,
+               progress=gr.Progress()):
+        """Run one search; returns (summary Markdown, SearchResponse.to_json(), the record). With `like_clip`
+        (an uploaded audio file) the search is "more like this clip", the text refining it; a video given too
+        is then only previewed."""
         query = compose_query(text, [*(genres or []), *(moods or []), *(instruments or [])])
-        if not query and not video:
+        if not query and not video and not like_clip:
             raise QueryError("Give a video, a description of the music, or both")
+        filters, prefer_on = search_filters(bpm, vocals, license_class, min_duration, max_duration), prefer_setting(prefer)
         engine = self.engine(library, progress)
         video_duration = None
         if video:
             progress(0.02, desc="checking the video")
             video_duration = self._check_video(video)
         k = int(min(max(int(k or DEFAULT_RESULTS), 1), MAX_RESULTS))
-        response = engine.search(text=query or None, video=video or None, video_weight=float(video_weight), k=k,
-                                 progress=_progress_adapter(progress))
+        response = engine.search(text=query or None, video=None if like_clip else (video or None),
+                                 video_weight=float(video_weight), k=k, progress=_progress_adapter(progress),
+                                 filters=filters, like=like_clip or None, prefer_instrumental=prefer_on)
         record = SearchRecord(
             search_id=uuid.uuid4().hex[:12], session=sessions.session_hash_of(request), library=library or BUNDLED,
             query_text=query, video_path=video or None, video_name=Path(video).name if video else "",
             video_duration_s=video_duration, video_weight=float(video_weight) if video else 0.0,
-            response=response, status=engine.status(),
+            response=response, status=engine.status(), filters=filters, prefer=prefer_on,
         )
         return formatting.search_summary(record), response.to_json(), record
+
+    def like(self, slot: int, words: Optional[str], record: Optional[SearchRecord], k: float, request: gr.Request,
+             progress=gr.Progress()):
+        """More like result `slot` (refined by `words` when given), with the filters of the search it came from;
+        the video stays for previews, and prefer instrumental stays on when the video had speech."""
+        if record is None or slot >= len(record.response.results):
+            raise QueryError("Run a search first, then ask for more like one of its results")
+        engine = self.engine(record.library, progress)
+        liked = record.response.results[slot]
+        prefer = record.prefer
+        if prefer is None and record.response.prefer_instrumental:
+            prefer = True  # it was on because the video has speech: the video has not changed
+        k = int(min(max(int(k or DEFAULT_RESULTS), 1), MAX_RESULTS))
+        words = (words or "").strip()
+        response = engine.search(text=words or None, like=liked.track_id, k=k, filters=record.filters,
+                                 prefer_instrumental=prefer, progress=_progress_adapter(progress))
+        new = SearchRecord(
+            search_id=uuid.uuid4().hex[:12], session=record.session, library=record.library, query_text=words,
+            video_path=record.video_path, video_name=record.video_name, video_duration_s=record.video_duration_s,
+            video_weight=0.0, response=response, status=engine.status(), filters=record.filters, prefer=record.prefer,
+        )
+        return formatting.search_summary(new), response.to_json(), new
+
+    def like_callback(self, slot: int, refine: bool):
+        """A callback bound to one result slot: "more like this" (words ignored) or "refine" (words used)."""
+        @shows_errors
+        def on_like(words: str, record: Optional[SearchRecord], k: float, request: gr.Request,
+                    progress=gr.Progress()):
+            return self.like(slot, words if refine else "", record, k, request, progress)
+        on_like.__name__ = f"{'refine' if refine else 'like'}_{slot + 1}"
+        return on_like
 
     def _check_video(self, video: str) -> float:
         from ..media.probe import probe

@@ -18,7 +18,8 @@ import gradio as gr
 
 from .. import config
 from ..settings import get_settings
-from .handlers import DEFAULT_RESULTS, MAX_RESULTS, SLOT_OUTPUTS, Handlers
+from .handlers import (ANY, DEFAULT_RESULTS, LICENSE_CHOICES, MAX_RESULTS, PREFER_CHOICES, SLOT_OUTPUTS,
+                       VOCALS_CHOICES, Handlers)
 from .libraries import BUNDLED, LibraryRegistry
 from .previews import DEFAULT_ORIGINAL_DB, EXCERPT_S, PREVIEW_MAX_S
 
@@ -48,6 +49,9 @@ class ResultSlot:
     comment: gr.Textbox
     up: gr.Button
     down: gr.Button
+    like: gr.Button
+    refine_text: gr.Textbox
+    refine: gr.Button
 
     def outputs(self) -> list:
         return [getattr(self, name) for name in SLOT_OUTPUTS]
@@ -77,10 +81,16 @@ def _result_slot(i: int) -> ResultSlot:
                     comment = gr.Textbox(show_label=False, placeholder="comment (optional), then rate",
                                          scale=4, max_lines=2)
                 rated = gr.Markdown()
+                with gr.Row():
+                    like = gr.Button("More like this", size="sm", min_width=100, scale=0,
+                                     elem_id=f"result-{i + 1}-like")
+                    refine_text = gr.Textbox(show_label=False, placeholder="like this but... (e.g. calmer)",
+                                             scale=3, max_lines=1, elem_id=f"result-{i + 1}-refine-text")
+                    refine = gr.Button("Refine", size="sm", min_width=80, scale=0, elem_id=f"result-{i + 1}-refine")
             with gr.Column(scale=4):
                 video = gr.Video(label="Preview", interactive=False, visible=False, buttons=["download"],
                                  elem_id=f"result-{i + 1}-preview")
-    return ResultSlot(column, card, audio, video, rated, comment, up, down)
+    return ResultSlot(column, card, audio, video, rated, comment, up, down, like, refine_text, refine)
 
 
 def build_demo(registry: LibraryRegistry | None = None) -> gr.Blocks:
@@ -110,6 +120,23 @@ def build_demo(registry: LibraryRegistry | None = None) -> gr.Blocks:
                                   elem_id="results-count")
                     library = gr.Dropdown(registry.names(), value=BUNDLED, label="Music library",
                                           allow_custom_value=True, elem_id="library")
+                with gr.Accordion("Filters, and search like a clip", open=False, elem_id="filters"):
+                    with gr.Row():
+                        bpm = gr.Textbox("", label="Tempo (BPM)", placeholder="e.g. 90-120", max_lines=1,
+                                         elem_id="filter-bpm")
+                        vocals = gr.Radio(list(VOCALS_CHOICES), value=ANY, label="Vocals", elem_id="filter-vocals")
+                        license_class = gr.Dropdown(list(LICENSE_CHOICES), value=ANY, elem_id="filter-license",
+                                                    label="License (this or freer)")
+                    with gr.Row():
+                        min_duration = gr.Number(label="Min length (s, 0 = any)", value=0, minimum=0,
+                                                 elem_id="filter-min-duration")
+                        max_duration = gr.Number(label="Max length (s, 0 = any)", value=0, minimum=0,
+                                                 elem_id="filter-max-duration")
+                        prefer = gr.Radio(list(PREFER_CHOICES), value="auto", elem_id="prefer-instrumental",
+                                          label="Prefer instrumental", info="auto: when the video has speech")
+                    like_clip = gr.Audio(type="filepath", sources=["upload"], elem_id="like-clip",
+                                         label="More like this clip (your words refine it; a video is then "
+                                         "only previewed)")
                 with gr.Row():
                     keep_original = gr.Checkbox(label="Keep the video's own sound underneath", value=False)
                     original_db = gr.Slider(-40, 0, value=DEFAULT_ORIGINAL_DB, step=1, label="its level (dB)")
@@ -156,20 +183,33 @@ def build_demo(registry: LibraryRegistry | None = None) -> gr.Blocks:
                 index_md = gr.Markdown()
 
         # Search, then (on success) the cards and map, then the previews one by one.
-        query_inputs = [library, video, text, *presets, weight, k]
+        query_inputs = [library, video, text, *presets, weight, k, bpm, vocals, license_class, min_duration,
+                        max_duration, prefer, like_clip]
         searched = gr.on([run.click, text.submit], handlers.search, inputs=query_inputs,
                          outputs=[summary, response_json, record], api_name="search")
         slot_outputs = [c for s in slots for c in s.outputs()]
-        # Callable by API clients too (undocumented), so a client can run the whole chain as a browser does.
-        shown = searched.success(handlers.show_results, inputs=[record, colour_by],
-                                 outputs=[plot, remix, *slot_outputs], api_name="results",
-                                 api_visibility="undocumented")
         preview_inputs = [record, keep_original, original_db]
         preview_outputs = [preview_status, *[s.video for s in slots], exports]
-        shown.success(handlers.make_previews, inputs=preview_inputs, outputs=preview_outputs,
-                      show_progress_on=[preview_status], api_name="previews", api_visibility="undocumented")
+
+        def then_show(event, api: bool = False):
+            """The cards and map, then the previews, after a search event; the API names only for /search's."""
+            names = {"results": {"api_name": "results", "api_visibility": "undocumented"},
+                     "previews": {"api_name": "previews", "api_visibility": "undocumented"}} if api else \
+                {"results": {"api_visibility": "private"}, "previews": {"api_visibility": "private"}}
+            shown = event.success(handlers.show_results, inputs=[record, colour_by],
+                                  outputs=[plot, remix, *slot_outputs], **names["results"])
+            shown.success(handlers.make_previews, inputs=preview_inputs, outputs=preview_outputs,
+                          show_progress_on=[preview_status], **names["previews"])
+
+        # Callable by API clients too (undocumented), so a client can run the whole chain as a browser does.
+        then_show(searched, api=True)
         remix.click(handlers.make_previews, inputs=preview_inputs, outputs=preview_outputs,
                     show_progress_on=[preview_status], api_visibility="private")
+        for i, slot in enumerate(slots):  # more like this / refine: the result (and words) become the next query
+            for button, refines in ((slot.like, False), (slot.refine, True)):
+                triggers = [button.click] + ([slot.refine_text.submit] if refines else [])
+                then_show(gr.on(triggers, handlers.like_callback(i, refines), inputs=[slot.refine_text, record, k],
+                                outputs=[summary, response_json, record], api_visibility="private"))
 
         for i, slot in enumerate(slots):
             for button, vote in ((slot.up, 1), (slot.down, -1)):

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..search.breakdown import fit_summary
+from ..search.filters import LICENSE_CLASSES, SearchFilters, parse_range
 from ..settings import get_settings
 
 
@@ -22,6 +24,23 @@ def register(sub) -> None:
     p.add_argument("--space", default=None,
                    help="music-text space: bridge (default, or VML_SPACE), trained (the shipped tower), auto (the tower "
                    "when it fits the encoders, else bridge), or a checkpoint folder")
+    p.add_argument("--like", default=None, metavar="FILE",
+                   help="more like this: an audio file, or a library file as results name it (the track itself is "
+                   "not returned); with --text the words refine it: normalise(track + w x text)")
+    p.add_argument("--bpm", default=None, metavar="LOW-HIGH", help="tempo range, e.g. 90-120 (needs tempo analysis)")
+    vocals = p.add_mutually_exclusive_group()
+    vocals.add_argument("--instrumental", dest="vocals", action="store_const", const="instrumental",
+                        help="only tracks without vocals (by the taggers' vocal evidence)")
+    vocals.add_argument("--vocals", dest="vocals", action="store_const", const="vocals", help="only tracks with vocals")
+    p.add_argument("--license", default=None, choices=LICENSE_CLASSES,
+                   help="this license class or a freer one (public-domain < permissive < attribution < share-alike "
+                   "< non-commercial)")
+    p.add_argument("--min-duration", type=float, default=None, metavar="S", help="shortest track, in seconds")
+    p.add_argument("--max-duration", type=float, default=None, metavar="S", help="longest track, in seconds")
+    p.add_argument("--no-prefer-instrumental", dest="prefer_instrumental", action="store_const", const=False,
+                   default=None, help="do not lower tracks with vocals when the video has speech (on by default then)")
+    p.add_argument("--prefer-instrumental", dest="prefer_instrumental", action="store_const", const=True,
+                   help="lower tracks with vocals even without speech in the video")
     p.add_argument("--json", action="store_true", help="print one JSON object: {route, results: [...], ...}")
     p.set_defaults(func=cmd_search)
 
@@ -29,20 +48,31 @@ def register(sub) -> None:
 def cmd_search(args: argparse.Namespace) -> int:
     from .. import api
 
+    filters = SearchFilters(bpm=parse_range(args.bpm), vocals=args.vocals, license=args.license,
+                            min_duration_s=args.min_duration, max_duration_s=args.max_duration)
     engine = api.load_library(args.db, space=args.space)
-    response = engine.search(text=args.text, video=args.video, video_weight=args.video_weight, k=args.k)
+    response = engine.search(text=args.text, video=args.video, video_weight=args.video_weight, k=args.k,
+                             filters=filters, like=args.like, prefer_instrumental=args.prefer_instrumental)
     if args.json:
         print(json.dumps(response.to_json(), indent=2))
         return 0
     print(f"[{response.route} search, space: {response.space}]")
     if response.video_description:
         print(f"video heard and seen as: {response.video_description}")
+    if response.like:
+        print(f"like: {response.like['title']}" + (f" ({response.refine})" if response.refine else ""))
     if response.negated:
         print(f"avoiding: {', '.join(response.negated)}")
+    if response.filter_report:
+        print(f"filters: {'; '.join(response.filter_report)}")
+    if response.prefer_instrumental:
+        print("preferring instrumental tracks" + (" (the video has speech)" if response.speech_score else ""))
     for r in response.results:
         why = f"  matches: {', '.join(r.why)}" if r.why else ""
         bpm = f", {r.bpm:.0f} BPM" if r.bpm else ""
         print(f"{r.rank:>2}. {r.score:+.3f}  {r.title} - {r.artist or 'unknown artist'}  (from {r.start_s:.0f} s{bpm})")
         print(f"      tags: {', '.join(r.tags)}{why}")
+        print(f"      why: {fit_summary(r.fit)}")
         print(f"      {r.path}  [{r.license}]")
     return 0
+

@@ -167,19 +167,33 @@ class Ranker:
         return s
 
     def rank(self, query_vec: np.ndarray, k: int, neg_vecs: np.ndarray | None = None,
-             exact: bool | None = None) -> list[RankedTrack]:
-        """Top k tracks; exact None follows the library size, True / False force one method (benchmarks)."""
+             exact: bool | None = None, allowed: np.ndarray | None = None,
+             bonus: np.ndarray | None = None) -> list[RankedTrack]:
+        """Top k tracks; exact None follows the library size, True / False force one method (benchmarks).
+
+        allowed: [T] bool per track (in `track_ids` order), the filters: others are never returned, and the
+        top k is taken among the allowed (not cut from an unfiltered list). bonus: [T] added to each track's
+        best-window score (e.g. "prefer instrumental"); being per track, it never changes the best window. Two-stage,
+        the bonus re-orders stage 1's candidates (it is small next to the scores that pick them); filters narrow
+        stage 1's candidates, widen it by the share they remove, and when fewer than k pass, every passing track
+        is scored.
+        """
         if len(self.track_ids) == 0 or k < 1:
             return []
         query_vec = np.asarray(query_vec, np.float32).reshape(-1)
         has_neg = neg_vecs is not None and len(neg_vecs) > 0
         neg_vecs = np.asarray(neg_vecs, np.float32) if has_neg else None
         baseline = self.neg_track_mean() @ neg_vecs.T if has_neg else None
+        adjust = None
+        if allowed is not None or bonus is not None:
+            adjust = np.zeros(len(self.track_ids), np.float32) if bonus is None else np.asarray(bonus, np.float32)
+            if allowed is not None:
+                adjust = np.where(np.asarray(allowed, bool), adjust, -np.inf).astype(np.float32)
         if self.exact if exact is None else exact:
-            return self._rank_exact(query_vec, k, neg_vecs, baseline)
-        return self._rank_two_stage(query_vec, k, neg_vecs, baseline)
+            return self._rank_exact(query_vec, k, neg_vecs, baseline, adjust)
+        return self._rank_two_stage(query_vec, k, neg_vecs, baseline, adjust)
 
-    def _rank_exact(self, query_vec, k, neg_vecs, baseline) -> list[RankedTrack]:
+    def _rank_exact(self, query_vec, k, neg_vecs, baseline, adjust=None) -> list[RankedTrack]:
         parts = []
         for a, b, block in self._blocks(self.window_emb):
             lo, hi = int(self._seg_starts[a]), int(self._seg_starts[a]) + len(block)
@@ -187,7 +201,9 @@ class Ranker:
             parts.append(self._window_scores(rows, query_vec, neg_vecs, baseline, emb=block))
         s = np.concatenate(parts)
         best = np.maximum.reduceat(s, self._seg_starts)
-        top = _top(best, k)
+        if adjust is not None:
+            best = best + adjust
+        top = [i for i in _top(best, k) if np.isfinite(best[i])]
         out = []
         for i in top:
             tid = int(self.track_ids[i])
@@ -195,18 +211,32 @@ class Ranker:
             out.append(RankedTrack(tid, float(best[i]), self.slices[tid].start + int(np.argmax(seg))))
         return out
 
-    def _rank_two_stage(self, query_vec, k, neg_vecs, baseline) -> list[RankedTrack]:
+    def _rank_two_stage(self, query_vec, k, neg_vecs, baseline, adjust=None) -> list[RankedTrack]:
         index, chunk_track = self.stage1()
         n = self.candidate_tracks * (NEGATION_CANDIDATE_FACTOR if neg_vecs is not None else 1)
-        _, found = index.search(query_vec, max(n, k))
-        hits = chunk_track[found[0][found[0] >= 0]]
-        _, first = np.unique(hits, return_index=True)
-        pos = hits[np.sort(first)]  # candidate tracks, best chunk first
+        passing = None if adjust is None else np.flatnonzero(np.isfinite(adjust))
+        if passing is not None and not len(passing):
+            return []
+        if passing is not None and int(np.isin(chunk_track, passing).sum()) <= n:
+            pos = passing  # the filters leave fewer chunks than stage 1 would return: score all of them
+        else:
+            if passing is not None:  # ask stage 1 for as many more hits as the filters remove
+                n = min(len(chunk_track), int(np.ceil(n * len(adjust) / len(passing))))
+            _, found = index.search(query_vec, max(n, k))
+            hits = chunk_track[found[0][found[0] >= 0]]
+            _, first = np.unique(hits, return_index=True)
+            pos = hits[np.sort(first)]  # candidate tracks, best chunk first
+            if passing is not None:
+                pos = pos[np.isfinite(adjust[pos])]
+                if len(pos) < k:  # the filters removed what stage 1 liked best: score every passing track
+                    pos = passing
         starts, lengths = self._starts[pos], self._lengths[pos]
         seg_starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
         rows = np.arange(int(lengths.sum())) + np.repeat(starts - seg_starts, lengths)  # the candidates' windows
         s = self._window_scores(rows, query_vec, neg_vecs, baseline)
         best = np.maximum.reduceat(s, seg_starts)
+        if adjust is not None:
+            best = best + adjust[pos]
         out = []
         for i in _top(best, k):
             seg = s[seg_starts[i]:seg_starts[i] + lengths[i]]

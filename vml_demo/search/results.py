@@ -1,8 +1,10 @@
 """What a search returns: ranked tracks with the reason for each, and the query's points for the map.
 
 `SearchResponse.to_json()` is the stable shape printed by `search --json` and returned by the app's API:
-a top-level `route` ("text", "zero-shot-video" or "viml") beside a `results` list whose items hold at least
-file, title, artist, license, score, start_s, bpm (null when the track has no tempo) and tags. No key is called `path` (gradio_client takes any dict
+a top-level `route` ("text", "zero-shot-video", "viml" or "like") beside a `results` list whose items hold at
+least file, title, artist, license, score, start_s, bpm (null when the track has no tempo), tags and `fit`
+(why it ranked: search/breakdown.py); the active `filters`, what each removed (`filter_report`), `like` / `refine` and `prefer_instrumental` say how
+the query was narrowed and changed. No key is called `path` (gradio_client takes any dict
 with a `path` string for a file to download) and no server path appears: `file` is relative to the library.
 """
 from __future__ import annotations
@@ -32,6 +34,7 @@ class TrackResult:
     why: list[str]  # query words this track matches (vocabulary terms found in both)
     file: str = ""  # the file relative to its library folder: what API clients and visitors are shown
     bpm: float | None = None  # the track's tempo from its rhythm analysis; None when it has none
+    fit: dict = field(default_factory=dict)  # the breakdown of why it ranked (search/breakdown.py)
 
 
 @dataclass
@@ -45,7 +48,7 @@ class QueryPoints:
 
 @dataclass
 class SearchResponse:
-    route: str  # which search route ran: "text", "zero-shot-video" or "viml"
+    route: str  # which search route ran: "text", "zero-shot-video", "viml" or "like"
     results: list[TrackResult]
     query_text: str = ""
     video_description: str = ""  # the words the zero-shot path derived from the video, if any
@@ -54,6 +57,12 @@ class SearchResponse:
     points: QueryPoints = field(default_factory=QueryPoints)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     score_blend: str = ""  # ViML path: how the video-text weight blended the scores (viml_path.blend_weights)
+    filters: list[str] = field(default_factory=list)  # the active filters, e.g. "tempo 90-120 BPM"
+    filter_report: list[str] = field(default_factory=list)  # what each filter removed
+    like: dict | None = None  # more like this: {"kind": "track" | "clip", "title", "track_id"}
+    refine: str = ""  # the refine arithmetic when words refined a "like" query
+    prefer_instrumental: bool = False  # whether tracks were lowered by their vocals score
+    speech_score: float | None = None  # the query video's speech (mean YAMNet Speech score), None without one
 
     def to_json(self) -> dict:
         return {
@@ -63,6 +72,12 @@ class SearchResponse:
             "video_description": self.video_description,
             "negated": self.negated,
             "score_blend": self.score_blend,
+            "filters": self.filters,
+            "filter_report": self.filter_report,
+            "like": self.like,
+            "refine": self.refine,
+            "prefer_instrumental": self.prefer_instrumental,
+            "speech_score": None if self.speech_score is None else round(self.speech_score, 4),
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "results": [{**{k: v for k, v in asdict(r).items() if k not in _SERVER_ONLY}, "score": round(r.score, 4),
                          "start_s": round(r.start_s, 2)} for r in self.results],

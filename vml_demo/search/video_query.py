@@ -30,6 +30,7 @@ class VideoQuery:
     vector: np.ndarray
     reasons: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    speech_score: float | None = None  # the soundtrack's speech (speech_score); None without sound
 
 
 def soundtrack_classes(video: Path, info) -> dict[str, float]:
@@ -46,6 +47,17 @@ def soundtrack_classes(video: Path, info) -> dict[str, float]:
     return {label: float(s) for label, s in zip(yamnet.labels, mean)}
 
 
+def speech_score(classes: dict[str, float]) -> float:
+    """How much the soundtrack is speech: the highest mean score of config.SPEECH_CLASSES (0 when silent)."""
+    return max((classes.get(c, 0.0) for c in config.SPEECH_CLASSES), default=0.0)
+
+
+def video_speech_score(video: str | Path) -> float | None:
+    """speech_score of a video's own sound, None when it has no audio stream."""
+    info = open_query_video(video)
+    return speech_score(soundtrack_classes(Path(video), info)) if info.has_audio else None
+
+
 def open_query_video(video: str | Path):
     """Probe a video given as a query: it must have pictures and be within the length limit."""
     from ..media.probe import probe
@@ -59,7 +71,8 @@ def open_query_video(video: str | Path):
 
 
 def describe_video(video: str | Path, report=lambda frac, desc: None) -> tuple[VideoWords, dict[str, float]]:
-    """Music words for a video, and the seconds spent decoding and analysing it."""
+    """Music words for a video, and the seconds spent decoding and analysing it; the words' speech_score says
+    how much of its sound is speech (None without an audio stream)."""
     from ..encoders.visual import VisualDescriptors
     from ..media.video import iter_segments
 
@@ -80,7 +93,9 @@ def describe_video(video: str | Path, report=lambda frac, desc: None) -> tuple[V
     report(0.5, "listening to the video's soundtrack")
     t1 = time.perf_counter()
     if info.has_audio:
-        sound_words(soundtrack_classes(video, info), words)
+        classes = soundtrack_classes(video, info)
+        sound_words(classes, words)
+        words.speech_score = speech_score(classes)
     timings["soundtrack"] = time.perf_counter() - t1
     return words, timings
 
@@ -97,4 +112,4 @@ def encode_video_query(engine, video: str | Path, report=lambda frac, desc: None
     t = time.perf_counter()
     text, vector = embed_video_words(engine.space, words)
     timings["video_text_encoding"] = time.perf_counter() - t
-    return VideoQuery("zero-shot-video", text, vector, words.reasons, timings)
+    return VideoQuery("zero-shot-video", text, vector, words.reasons, timings, words.speech_score)

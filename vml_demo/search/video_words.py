@@ -26,6 +26,7 @@ def load_rules() -> dict:
 class VideoWords:
     words: list[str] = field(default_factory=list)  # in order of first appearance, no repeats
     reasons: list[str] = field(default_factory=list)  # "slow, calm: little motion, long shots"
+    speech_score: float | None = None  # how much of the soundtrack is speech (video_query.speech_score)
 
     def add(self, words: list[str], because: str) -> None:
         new = [w for w in words if w not in self.words]
