@@ -19,3 +19,10 @@ VIDEO_FPS = 6.0
 MAX_AUDIO_S = 4 * 3600.0  # an index accepts long tracks, streamed
 MAX_PIXELS = 8192 * 8192
 
+
+# Hubness reduction (search/hubness.py): each window's score loses HUB_WEIGHT times its typical similarity
+# to a bank of generic queries (the vocabulary's "<term> music" phrases): CSLS takes the mean of its
+# HUB_BANK_K most similar bank texts, inverted softmax a log-sum-exp at HUB_TEMPERATURE. Chosen on dev.
+HUB_BANK_K = 10
+HUB_WEIGHT = 1.0
+HUB_TEMPERATURE = 0.05

@@ -53,7 +53,7 @@ def query_scores(space: MusicSpace, window_emb: np.ndarray, table: WindowTable, 
                  texts: list[str]) -> np.ndarray:
     """[queries, clips] scores as search gives them: every clip of `track_order` ranked for every text."""
     slices = table.track_slices()
-    ranker = Ranker(window_emb, np.array(track_order, np.int64), slices)
+    ranker = Ranker(window_emb, np.array(track_order, np.int64), slices, window_penalty=space.window_penalty(window_emb))
     column = {tid: j for j, tid in enumerate(track_order)}
     out = np.empty((len(texts), len(track_order)))
     for i, text in enumerate(texts):

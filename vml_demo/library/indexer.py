@@ -1,6 +1,7 @@
 """`index FOLDER`: decode each track, run the music encoders, pool into 10 s windows, store.
 
-Incremental: a file whose content hash (and the encoder set) is unchanged is skipped; a file that
+Incremental: a file whose content hash (and the encoder set: names, output versions and weight hashes)
+is unchanged is skipped; a file that
 failed before with the same content is skipped too, and reported again. Resumable and atomic: each
 track is one SQLite transaction. The encoder set is kept per root: changing encoders re-indexes only the
 root being indexed (other roots are named in the report, to be indexed again). Vector indexes are built by
@@ -127,7 +128,9 @@ def index_folder(
 def _index(store, folder, given, encoders, progress, show_progress, prune) -> IndexReport:
     report = IndexReport()
     root_id = store.root_id(folder, given)
-    encoder_set = json.dumps(sorted(e.name for e in encoders))
+    # Keyed on each encoder's fingerprint (name, output version, weights), not its name alone: an index
+    # built by older encoder code is indexed again rather than read as if it were current.
+    encoder_set = json.dumps(sorted(e.fingerprint() for e in encoders))
     if store.root_encoder_set(root_id) not in (None, encoder_set):
         log.info("encoder set changed: the tracks of %s are indexed again", given)
         store.clear_root(root_id)

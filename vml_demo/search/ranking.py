@@ -44,12 +44,16 @@ class Ranker:
     neg_emb: [N, D'] vectors of the same rows that negated phrases are scored against (default
       window_emb); the ViML path scores its query in its own space and negations in the music-text one.
     exact_max_windows: libraries up to this many windows are ranked exactly.
+    window_penalty: [N] subtracted from each window's score (hubness reduction, search/hubness.py); stage 1
+      of two-stage ranking picks candidates without it, the candidates' windows are scored with it.
     """
 
     def __init__(self, window_emb: np.ndarray, track_ids: np.ndarray, slices: dict[int, slice],
                  neg_emb: np.ndarray | None = None,
-                 exact_max_windows: int = EXACT_MAX_WINDOWS, candidate_tracks: int = CANDIDATE_TRACKS):
+                 exact_max_windows: int = EXACT_MAX_WINDOWS, candidate_tracks: int = CANDIDATE_TRACKS,
+                 window_penalty: np.ndarray | None = None):
         self.window_emb = window_emb
+        self.window_penalty = window_penalty
         self.neg_emb = window_emb if neg_emb is None else neg_emb
         if len(self.neg_emb) != len(window_emb):
             raise ValueError("neg_emb must have one row per window")
@@ -93,6 +97,8 @@ class Ranker:
                        baseline: np.ndarray | None) -> np.ndarray:
         """The one scoring formula, for any set of rows (all of them or the candidates')."""
         s = self.window_emb[rows] @ query_vec
+        if self.window_penalty is not None:
+            s = s - self.window_penalty[rows]
         if neg_vecs is not None:  # how much more a window resembles what was negated than the library average does
             s = s - NEGATION_WEIGHT * np.clip(self.neg_emb[rows] @ neg_vecs.T - baseline, 0.0, None).max(axis=1)
         return s
