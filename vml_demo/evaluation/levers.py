@@ -78,14 +78,15 @@ def evaluate_levers(split: str, checkpoints: list[Path], *, command: str = "", p
     from .video_eval import evaluate_video
 
     described: dict = {}  # the videos' words do not depend on any lever: described once
+    tables: dict = {}  # nor do the indexed sets: indexed and loaded once
     rows = []
     for name, values in configurations():
         with overridden(values):
-            doc = evaluate_music_text(split, checkpoints, progress=progress, triplets=False, **paths)
+            doc = evaluate_music_text(split, checkpoints, progress=progress, triplets=False, tables=tables, **paths)
             cells = _music_text_cells(doc)
             ensembles = {e["tower"]: e["bridge_weight"] for e in doc["ensembles"]}
             if video:
-                cells |= _video_cells(evaluate_video(split, progress=progress, described=described,
+                cells |= _video_cells(evaluate_video(split, progress=progress, described=described, tables=tables,
                                                      testset_dir=paths.get("testset_dir"),
                                                      realset_dir=paths.get("realset_dir"),
                                                      index_cache=paths.get("index_cache")))

@@ -38,9 +38,9 @@ def _rank_pool(ranker, vec: np.ndarray, clip_of_track: dict[int, str], k: int = 
 def evaluate_video(split: str, *, judgements: Path | None = None, checkpoints: list[Path] = (),
                    viml_checkpoints: list[Path] = (), index_cache: Path | None = None, command: str = "",
                    progress: bool = True, testset_dir: Path | None = None, realset_dir: Path | None = None,
-                   described: dict | None = None) -> dict:
+                   described: dict | None = None, tables: dict | None = None) -> dict:
     """`described`: a dict shared between calls that keeps each video's words (they do not depend on the
-    music-text space), so a lever sweep decodes every video once."""
+    music-text space), so a lever sweep decodes every video once; `tables` likewise keeps the indexed sets."""
     from ..encoders.text import load_text_encoder
     from ..model.checkpoint import code_version
     from ..search.ranking import Ranker
@@ -62,7 +62,7 @@ def evaluate_video(split: str, *, judgements: Path | None = None, checkpoints: l
     pools = {}
     for name, folder in sets.items():
         index_dir = Path(index_cache) / name if index_cache else DEFAULT_INDEX_DIRS[name]
-        prep = _prepare(name, folder, index_dir, text_encoder, list(checkpoints), progress)
+        prep = _prepare(name, folder, index_dir, text_encoder, list(checkpoints), progress, tables)
         view = load_testset(folder, split=split)
         labels_of = {c.id: c.labels for c in view.clips}
         order = [prep.track_of[c.id] for c in view.clips]
