@@ -58,9 +58,9 @@ class Settings:
     space: str = _var("VML_SPACE", "auto",
                       "music-text space: auto (the one measured better on dev), bridge, trained, or a checkpoint folder")
     # Retrieval levers (evaluation/levers.py measures each on and off; the defaults are the dev-chosen ones).
-    term_evidence: str = _var("VML_TERM_EVIDENCE", "calibrated",
+    term_evidence: str = _var("VML_TERM_EVIDENCE", "max",
                               "tag bridge term evidence: calibrated (per-tagger z-scores over the library, soft) or max")
-    hubness: str = _var("VML_HUBNESS", "csls",
+    hubness: str = _var("VML_HUBNESS", "off",
                         "hubness reduction in ranking: csls, isoftmax or off (query bank: the vocabulary's terms)")
     # A trained ViML checkpoint for video search; unset: checkpoints/viml_<video encoder>_<text encoder>.
     viml_checkpoint: Path | None = _var("VML_VIML_CHECKPOINT", "unset",
