@@ -302,3 +302,14 @@ def test_video_evaluation_json_has_the_keys(tiny_labelled_set, tmp_path):
     # the test half holds rock, orchestral and metal+vocals: one of three fits
     assert row["random"] == pytest.approx(1 / 3) and row["fit@5"] == pytest.approx(1 / 3)  # top 5 = all 3 clips
     assert "Judged fit" in format_video(doc)
+
+
+def test_lever_sweep_runs_every_configuration_on_a_tiny_set(tiny_labelled_set):
+    from vml_demo.evaluation.levers import LEVERS, evaluate_levers, format_levers
+
+    folder, cache = tiny_labelled_set
+    doc = evaluate_levers("dev", [], video=False, which="synthetic", testset_dir=folder, index_cache=cache)
+    assert [r["row"] for r in doc["rows"]][0].startswith("baseline") and len(doc["rows"]) == len(LEVERS) + 2
+    assert all("synthetic mAP bridge" in r and "synthetic top-10 max share" in r for r in doc["rows"])
+    assert {lv["setting"] for lv in doc["levers"]} == {lv.env for lv in LEVERS}
+    assert "Levers, dev split" in format_levers(doc)

@@ -116,6 +116,19 @@ def test_changing_encoders_reindexes_only_the_root_being_indexed(tmp_path):
     assert all(after[p] != i for p, i in before.items() if p.startswith(str(lib_a)))
 
 
+class NewerBandEncoder(BandEnergyEncoder):
+    version = "2"  # same name, outputs changed: what a code change to an encoder looks like to the index
+
+
+def test_an_encoder_whose_outputs_changed_reindexes_under_the_same_name(tmp_path):
+    lib = make_library(tmp_path / "a", n=2)
+    db = tmp_path / "db"
+    index_folder(lib, db, encoders=ENC)
+    assert len(index_folder(lib, db, encoders=ENC).unchanged) == 2  # same fingerprint: nothing to do
+    report = index_folder(lib, db, encoders=[NewerBandEncoder()])
+    assert len(report.added) == 2 and not report.unchanged  # a stale cache is rebuilt, not read as current
+
+
 def test_new_stores_drop_the_hints_column_and_the_bundled_index_still_opens(tmp_path):
     from vml_demo import config
 

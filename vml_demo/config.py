@@ -34,3 +34,9 @@ SPEECH_CLASSES = ("Speech", "Conversation", "Narration, monologue")
 SPEECH_MIN_SCORE = 0.4
 # Refine: query = normalise(track vector + REFINE_TEXT_WEIGHT * text vector) in the music space.
 REFINE_TEXT_WEIGHT = 1.0
+# Hubness reduction (search/hubness.py): each window's score loses HUB_WEIGHT times its typical similarity
+# to a bank of generic queries (the vocabulary's "<term> music" phrases): CSLS takes the mean of its
+# HUB_BANK_K most similar bank texts, inverted softmax a log-sum-exp at HUB_TEMPERATURE. Chosen on dev.
+HUB_BANK_K = 10
+HUB_WEIGHT = 1.0
+HUB_TEMPERATURE = 0.05

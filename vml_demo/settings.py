@@ -7,6 +7,7 @@ stay in `config`. `python -m vml_demo.settings` prints the README's table of var
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -18,6 +19,8 @@ from .config import ASSETS_DIR
 from .errors import SettingsError
 
 PROFILES = ("auto", "offline", "paper")
+TERM_EVIDENCE = ("calibrated", "max")
+HUBNESS = ("csls", "isoftmax", "off")
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
@@ -54,6 +57,11 @@ class Settings:
     # Music-text space: auto takes the one with the higher dev mAP in the shipped tower's metrics.json.
     space: str = _var("VML_SPACE", "auto",
                       "music-text space: auto (the one measured better on dev), bridge, trained, or a checkpoint folder")
+    # Retrieval levers (evaluation/levers.py measures each on and off; the defaults are the dev-chosen ones).
+    term_evidence: str = _var("VML_TERM_EVIDENCE", "max",
+                              "tag bridge term evidence: calibrated (per-tagger z-scores over the library, soft) or max")
+    hubness: str = _var("VML_HUBNESS", "off",
+                        "hubness reduction in ranking: csls, isoftmax or off (query bank: the vocabulary's terms)")
     # A trained ViML checkpoint for video search; unset: checkpoints/viml_<video encoder>_<text encoder>.
     viml_checkpoint: Path | None = _var("VML_VIML_CHECKPOINT", "unset",
                                         "a trained ViML checkpoint (default `checkpoints/viml_<video>_<text>`)")
@@ -147,6 +155,16 @@ def _device(raw: str, env: str) -> str:
     return value
 
 
+def _choice(*allowed: str) -> Callable[[str, str], str]:
+    def parse(raw: str, env: str) -> str:
+        value = raw.lower()
+        if value not in allowed:
+            raise SettingsError(f"{env}={raw!r} is not one of {', '.join(allowed)}")
+        return value
+
+    return parse
+
+
 def _log_level(raw: str, env: str) -> str:
     value = raw.upper()
     if not isinstance(logging.getLevelName(value), int):
@@ -158,7 +176,7 @@ def _log_level(raw: str, env: str) -> str:
 _PARSERS: dict[str, Callable[[str, str], object]] = {
     "server_port": _int_in(1, 65535), "log_level": _log_level, "db_dir": _path, "libraries_dir": _path,
     "max_video_s": _positive_float, "profile": _profile, "device": _device, "clip_weights": _path,
-    "allow_download": _flag, "viml_checkpoint": _path, "index_roots": _paths,
+    "allow_download": _flag, "term_evidence": _choice(*TERM_EVIDENCE), "hubness": _choice(*HUBNESS), "viml_checkpoint": _path, "index_roots": _paths,
     "max_uploads": _int_in(1, 1_000_000), "max_upload_mb": _int_in(1, 1_000_000), "export_all_ratings": _flag, "query_threads": _int_in(1, 1024),
     "hf_hub_cache": _path, "hf_home": _path, "cache_home": _path,
 }
@@ -186,6 +204,22 @@ def get_settings(environ: Mapping[str, str] | None = None) -> Settings:
         else:
             values[f.name] = _PARSERS.get(f.name, _text)(f.metadata["default"], name)
     return Settings(**values)
+
+
+@contextlib.contextmanager
+def overridden(values: Mapping[str, str]):
+    """Set some variables for the duration (checked first); the lever sweep switches settings this way."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        get_settings()  # a bad value fails here, with its one-line message
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def prefer_offline_hub() -> None:

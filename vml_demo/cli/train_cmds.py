@@ -94,6 +94,19 @@ def register(sub) -> None:
     p.add_argument("--out", default=None, help="also write the JSON object to this file")
     p.set_defaults(func=cmd_evaluate_video)
 
+    p = esub.add_parser("levers", help="every retrieval lever on and off: music-text (synthetic, real) and video",
+                        description="Runs the music-text evaluation (synthetic and real sets) and the video evaluation "
+                        "with every lever off (baseline), each lever alone on, and all at their shipped defaults, on one "
+                        "split; levers and what they switch are listed in vml_demo/evaluation/levers.py.")
+    p.add_argument("--split", choices=["dev", "test"], default="dev", help="split to report (choose on dev)")
+    p.add_argument("--checkpoint", action="append", default=None,
+                   help="music-text checkpoint folder (default: checkpoints/music_text_minilm); repeatable")
+    p.add_argument("--no-video", action="store_true", help="leave out the video evaluation")
+    p.add_argument("--index-cache", default=None, help="as for music-text")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    p.add_argument("--out", default=None, help="also write the JSON object to this file (results/levers_SPLIT.json)")
+    p.set_defaults(func=cmd_evaluate_levers)
+
     p = esub.add_parser("render-readme", help="rewrite README tables from results/*.json",
                         description="Regenerates every table between <!-- table:NAME --> and <!-- /table --> in "
                         "README.md from the evaluation JSON in results/ (--check: exit 1 when a table is stale).")
@@ -209,6 +222,16 @@ def cmd_evaluate_video(args: argparse.Namespace) -> int:
                          index_cache=Path(args.index_cache) if args.index_cache else None, command=_command_line(),
                          progress=not args.json)
     _emit(doc, format_video(doc), args)
+    return 0
+
+
+def cmd_evaluate_levers(args: argparse.Namespace) -> int:
+    from ..evaluation.levers import evaluate_levers, format_levers
+
+    checkpoints = [Path(c) for c in (args.checkpoint or [config.CHECKPOINTS_DIR / "music_text_minilm"])]
+    doc = evaluate_levers(args.split, checkpoints, command=_command_line(), video=not args.no_video,
+                          index_cache=Path(args.index_cache) if args.index_cache else None)
+    _emit(doc, format_levers(doc), args)
     return 0
 
 

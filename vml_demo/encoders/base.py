@@ -47,6 +47,13 @@ class AudioEncoder:
     def analyze_front(self, features) -> AudioFrames:
         return self.analyze(features)
 
+    # What the index is keyed on besides the name: bump (or derive from the weights) whenever the outputs
+    # change, so a library indexed by older code is indexed again instead of being read as current.
+    version: str = "1"
+
+    def fingerprint(self) -> str:
+        return f"{self.name}@{self.version}"
+
     def analyze(self, audio: np.ndarray) -> AudioFrames:  # pragma: no cover - interface
         raise NotImplementedError
 

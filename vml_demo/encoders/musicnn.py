@@ -35,6 +35,8 @@ HOP = 256
 N_MELS = 96
 PATCH_FRAMES = 187  # 3 s: librosa.time_to_frames(3, sr=16000, n_fft=512, hop_length=256) + 1
 PATCH_S = PATCH_FRAMES * HOP / SAMPLE_RATE
+# Part of the index key (with the weights' hash): bump when the front end or pooling changes the outputs.
+OUTPUT_VERSION = "1"
 # Shortest signal that yields one full patch (centred STFT: frames = 1 + samples // HOP).
 MIN_SAMPLES = (PATCH_FRAMES - 1) * HOP
 BN_EPS = 1e-3  # tf.compat.v1.layers.batch_normalization default
@@ -249,6 +251,9 @@ class MusicnnTagger(AudioEncoder):
         tensors = read_tf_checkpoint(musicnn_package_dir() / model)
         self.net = MusicnnNet.from_tf_checkpoint(tensors).to(self.device)
         self.embedding_dim = self.net.dense.out_features
+        from vml_demo.encoders.musicnn_ort import weights_digest
+
+        self.version = f"{OUTPUT_VERSION}-{weights_digest(self.net)}"
         if len(self.labels) != self.net.output.out_features:
             raise WeightsUnavailableError(f"musicnn {model}: label list and checkpoint disagree.")
         # On the CPU the same module runs through onnxruntime (faster convolutions); torch on a GPU.

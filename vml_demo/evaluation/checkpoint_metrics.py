@@ -1,8 +1,8 @@
 """A checkpoint's metrics.json (its rows from `evaluate music-text`, bridge rows beside them) and the model
 card's Evaluation section rendered from it.
 
-The file keeps one entry per split; a run replaces the entries it measured (dev always: the ensemble
-weight is chosen there) and keeps the other split's entry only while the weights are the same file.
+The file keeps one entry per split, each naming the command that computed it; a run replaces the entry of
+the split it reports and keeps the other split's entry only while the weights are the same file.
 """
 from __future__ import annotations
 
@@ -24,19 +24,25 @@ def checkpoint_rows(result: dict, name: str) -> dict:
             "tagging": [r for r in result["tagging"] if keep(r)]}
 
 
-def _split_entry(doc: dict, sets: dict, name: str) -> dict:
-    return {"date": doc["date"], "code_version": doc["code_version"], "command": doc["command"],
+def _split_entry(doc: dict, sets: dict, name: str, command: str | None = None) -> dict:
+    return {"date": doc["date"], "code_version": doc["code_version"], "command": command or doc["command"],
             "ensembles": [e for e in doc["ensembles"] if e["checkpoint"] == name],
             "sets": {s: checkpoint_rows(r, name) for s, r in sets.items()}}
 
 
 def build_metrics(doc: dict, name: str, fingerprint: str, previous: dict | None = None) -> dict:
+    """A dev run writes the dev entry; a test run writes the test entry, and the dev rows it computed
+    (for the ensemble weight) only where no dev entry of these weights exists, saying which run made them."""
     splits = {}
     if previous and previous.get("fingerprint") == fingerprint:
         splits.update(previous.get("splits", {}))
-    splits["dev"] = _split_entry(doc, doc["sets"] if doc["split"] == "dev" else doc["dev"], name)
-    if doc["split"] != "dev":
+    if doc["split"] == "dev":
+        splits["dev"] = _split_entry(doc, doc["sets"], name)
+    else:
         splits[doc["split"]] = _split_entry(doc, doc["sets"], name)
+        if "dev" not in splits:
+            splits["dev"] = _split_entry(doc, doc["dev"], name,
+                                         f"dev rows computed by: {doc['command']}" if doc["command"] else "")
     return {"kind": "music_text_checkpoint_metrics", "checkpoint": name, "fingerprint": fingerprint,
             "splits": {s: splits[s] for s in ("dev", "test") if s in splits}}
 

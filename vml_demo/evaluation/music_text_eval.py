@@ -31,15 +31,22 @@ log = logging.getLogger(__name__)
 KS = (1, 5, 10)
 
 
-def index_testset(folder: Path, db_dir: Path, show_progress: bool = True) -> WindowTable:
+def index_testset(folder: Path, db_dir: Path, show_progress: bool = True, tables: dict | None = None) -> WindowTable:
+    """The set's window table, indexed first (incremental). `tables`: a dict shared by repeated evaluations
+    in one process (the lever sweep), which then index and load each set once."""
+    if tables is not None and (folder, db_dir) in tables:
+        return tables[(folder, db_dir)]
     from ..library.indexer import index_folder
 
     index_folder(folder, db_dir, show_progress=show_progress)
     store = LibraryStore(db_dir)
     try:
-        return load_window_table(store)
+        table = load_window_table(store)
     finally:
         store.close()
+    if tables is not None:
+        tables[(folder, db_dir)] = table
+    return table
 
 
 def clip_matrix(space: MusicSpace, table: WindowTable, track_order: list[int]) -> np.ndarray:
@@ -53,7 +60,7 @@ def query_scores(space: MusicSpace, window_emb: np.ndarray, table: WindowTable, 
                  texts: list[str]) -> np.ndarray:
     """[queries, clips] scores as search gives them: every clip of `track_order` ranked for every text."""
     slices = table.track_slices()
-    ranker = Ranker(window_emb, np.array(track_order, np.int64), slices)
+    ranker = Ranker(window_emb, np.array(track_order, np.int64), slices, window_penalty=space.window_penalty(window_emb))
     column = {tid: j for j, tid in enumerate(track_order)}
     out = np.empty((len(texts), len(track_order)))
     for i, text in enumerate(texts):

@@ -68,12 +68,12 @@ def _track_ids(db_dir: Path, clips) -> dict[str, int]:
 
 
 def _prepare(name: str, folder: Path, index_dir: Path, text_encoder, checkpoints: list[Path],
-             progress: bool) -> _Prepared:
+             progress: bool, tables: dict | None = None) -> _Prepared:
     from ..search.spaces import TagBridgeSpace, TrainedSpace
     from .testset import load_testset
 
     everything = load_testset(folder)
-    table = index_testset(everything.folder, index_dir, show_progress=progress)
+    table = index_testset(everything.folder, index_dir, show_progress=progress, tables=tables)
     spaces = [_Space("tag bridge", "bridge", None, TagBridgeSpace(text_encoder, table))]
     spaces += [_Space(f"tower {c.name}", "tower", c.name, TrainedSpace(text_encoder, c, table)) for c in checkpoints]
     return _Prepared(name, everything.folder, table, _track_ids(index_dir, everything.clips), spaces,
@@ -216,7 +216,7 @@ def _set_dirs(which: str, testset_dir: Path | None, realset_dir: Path | None) ->
 
 def evaluate_music_text(split: str, checkpoints: list[Path], *, which: str = "all", testset_dir: Path | None = None,
                         realset_dir: Path | None = None, index_cache: Path | None = None, command: str = "",
-                        progress: bool = True, triplets: bool = True) -> dict:
+                        progress: bool = True, triplets: bool = True, tables: dict | None = None) -> dict:
     """One JSON-ready object: per set, the retrieval and tagging rows of `split`; the dev-chosen ensemble
     weights; `dev` holds the dev split's rows too (spaces are chosen on them)."""
     from ..encoders.text import load_text_encoder
@@ -229,7 +229,7 @@ def evaluate_music_text(split: str, checkpoints: list[Path], *, which: str = "al
     preps = []
     for name, folder in sets.items():
         index_dir = Path(index_cache) / name if index_cache else DEFAULT_INDEX_DIRS[name]
-        preps.append(_prepare(name, folder, index_dir, text_encoder, checkpoints, progress))
+        preps.append(_prepare(name, folder, index_dir, text_encoder, checkpoints, progress, tables))
     dev = {p.name: _split_scores(p, "dev") for p in preps}
     towers = [s for s in preps[0].spaces if s.kind == "tower"]
     ensembles = choose_ensemble_weights(dev, towers)

@@ -65,6 +65,23 @@ def _video(doc: dict, file: str) -> list[str]:
     return lines
 
 
+def _levers(doc: dict, file: str) -> list[str]:
+    from .levers import COLUMNS
+
+    cols = [c for c in COLUMNS if any(c in r for r in doc["rows"])]
+
+    def cell(c, v):
+        return "" if v is None else f"{v:.3f}" if "mAP" in c else _pct(v)
+
+    lines = [f"Levers on the {doc['split']} split (mAP; ROC-AUC, top-10 max share and fit@5 in %; video pools "
+             f"ranked in the tag bridge). " + _source(doc, file), ""]
+    lines += _md(["configuration", *cols], [[r["row"], *(cell(c, r.get(c)) for c in cols)] for r in doc["rows"]])
+    lines += ["", "| lever | setting (on / off, shipped) | what it switches |", "|---|---|---|"]
+    lines += [f"| {lv['name']} | `{lv['setting']}` = {lv['on']} / {lv['off']}, shipped: {lv['default']} | {lv['what']} |"
+              for lv in doc["levers"]]
+    return lines
+
+
 def _generic(doc: dict, file: str) -> list[str]:
     """Any results file with a `rows` list (e.g. the ViML synthetic benchmark): its scalar columns."""
     rows = doc.get("rows") or []
@@ -86,6 +103,8 @@ def _renderer(name: str):
     m = re.fullmatch(r"video_(dev|test)", name)
     if m:
         return f"video_{m[1]}.json", _video
+    if re.fullmatch(r"levers_(dev|test)", name):
+        return f"{name}.json", _levers
     return f"{name}.json", _generic
 
 

@@ -37,7 +37,10 @@ def _rank_pool(ranker, vec: np.ndarray, clip_of_track: dict[int, str], k: int = 
 
 def evaluate_video(split: str, *, judgements: Path | None = None, checkpoints: list[Path] = (),
                    viml_checkpoints: list[Path] = (), index_cache: Path | None = None, command: str = "",
-                   progress: bool = True, testset_dir: Path | None = None, realset_dir: Path | None = None) -> dict:
+                   progress: bool = True, testset_dir: Path | None = None, realset_dir: Path | None = None,
+                   described: dict | None = None, tables: dict | None = None) -> dict:
+    """`described`: a dict shared between calls that keeps each video's words (they do not depend on the
+    music-text space), so a lever sweep decodes every video once; `tables` likewise keeps the indexed sets."""
     from ..encoders.text import load_text_encoder
     from ..model.checkpoint import code_version
     from ..search.ranking import Ranker
@@ -52,14 +55,14 @@ def evaluate_video(split: str, *, judgements: Path | None = None, checkpoints: l
         raise VmlError(f"no video judgements at {err.filename}") from err
     sets = _set_dirs("all", testset_dir, realset_dir)
     text_encoder = load_text_encoder("minilm")
-    described = {}
+    described = {} if described is None else described
     for v in videos:
-        words, _ = describe_video(v.path)
-        described[v.id] = words
+        if v.id not in described:
+            described[v.id], _ = describe_video(v.path)
     pools = {}
     for name, folder in sets.items():
         index_dir = Path(index_cache) / name if index_cache else DEFAULT_INDEX_DIRS[name]
-        prep = _prepare(name, folder, index_dir, text_encoder, list(checkpoints), progress)
+        prep = _prepare(name, folder, index_dir, text_encoder, list(checkpoints), progress, tables)
         view = load_testset(folder, split=split)
         labels_of = {c.id: c.labels for c in view.clips}
         order = [prep.track_of[c.id] for c in view.clips]
@@ -67,7 +70,8 @@ def evaluate_video(split: str, *, judgements: Path | None = None, checkpoints: l
         slices = prep.table.track_slices()
         rows, query_text = [], {}
         for s in prep.spaces:
-            ranker = Ranker(prep.window_emb[s.name], np.array(order, np.int64), slices)
+            ranker = Ranker(prep.window_emb[s.name], np.array(order, np.int64), slices,
+                            window_penalty=s.space.window_penalty(prep.window_emb[s.name]))
             for v in videos:
                 query_text[v.id], vec = embed_video_words(s.space, described[v.id])
                 top = _rank_pool(ranker, vec, clip_of_track)

@@ -1,6 +1,7 @@
 """`index FOLDER`: decode each track, run the music encoders, pool into 10 s windows, store.
 
-Incremental: a file whose content hash (and the encoder set) is unchanged is skipped; a file that
+Incremental: a file whose content hash (and the encoder set: names, output versions and weight hashes)
+is unchanged is skipped; a file that
 failed before with the same content is skipped too, and reported again. Resumable and atomic: each
 track is one SQLite transaction. The encoder set is kept per root: changing encoders re-indexes only the
 root being indexed (other roots are named in the report, to be indexed again). Vector indexes are built by
@@ -165,17 +166,20 @@ class IndexPlan:
     todo: list[tuple[str, str, bool]]
 
 
-def plan_index(store: LibraryStore, folder: Path, given: str, encoders: list[tuple[str, str, list[str], int]]) -> IndexPlan:
-    """Register the root and encoders ((name, vocabulary, labels, embedding dim)); sort files into unchanged,
-    known failures and to do. A changed encoder set clears the root first."""
+def plan_index(store: LibraryStore, folder: Path, given: str,
+               encoders: list[tuple[str, str, list[str], int, str]]) -> IndexPlan:
+    """Register the root and encoders ((name, vocabulary, labels, embedding dim, fingerprint)); sort files into
+    unchanged, known failures and to do. A changed encoder set clears the root first."""
     report = IndexReport()
     root_id = store.root_id(folder, given)
-    encoder_set = json.dumps(sorted(name for name, *_ in encoders))
+    # Keyed on each encoder's fingerprint (name, output version, weights), not its name alone: an index
+    # built by older encoder code is indexed again rather than read as if it were current.
+    encoder_set = json.dumps(sorted(fingerprint for *_, fingerprint in encoders))
     if store.root_encoder_set(root_id) not in (None, encoder_set):
         log.info("encoder set changed: the tracks of %s are indexed again", given)
         store.clear_root(root_id)
     store.set_root_encoder_set(root_id, encoder_set)
-    for name, vocabulary, labels, dim in encoders:
+    for name, vocabulary, labels, dim, _ in encoders:
         store.register_encoder(name, vocabulary, list(labels), int(dim))
     files = find_audio_files(folder)
     todo = []
@@ -192,8 +196,8 @@ def plan_index(store: LibraryStore, folder: Path, given: str, encoders: list[tup
     return IndexPlan(report, root_id, encoder_set, files, load_sidecar(folder), todo)
 
 
-def encoder_descriptions(encoders: Iterable[AudioEncoder]) -> list[tuple[str, str, list[str], int]]:
-    return [(e.name, e.vocabulary, list(e.labels), int(e.embedding_dim)) for e in encoders]
+def encoder_descriptions(encoders: Iterable[AudioEncoder]) -> list[tuple[str, str, list[str], int, str]]:
+    return [(e.name, e.vocabulary, list(e.labels), int(e.embedding_dim), e.fingerprint()) for e in encoders]
 
 
 def store_track(store: LibraryStore, plan: IndexPlan, folder: Path, given: str, item: tuple[str, str, bool],

@@ -65,7 +65,8 @@ class SearchEngine:
         self.space: MusicSpace = choose_space(space or settings.space, self.table, self.text_encoder)
         self.window_emb = self.space.window_embeddings(self.table)  # [N, D] normalised
         slices = self.table.track_slices()
-        self.ranker = Ranker(self.window_emb, np.array(sorted(slices), np.int64), slices)
+        self.ranker = Ranker(self.window_emb, np.array(sorted(slices), np.int64), slices,
+                             window_penalty=self.space.window_penalty(self.window_emb))
         self.terms = track_terms(self.table)  # track id -> its strongest vocabulary terms
         self.vocal_scores = track_vocal_scores(self.table)  # track id -> vocals score (filters.py)
         self._static_facts: TrackFacts | None = None  # track_facts() without tempos, built on first use

@@ -55,13 +55,17 @@ class Ranker:
     neg_emb: [N, D'] vectors of the same rows that negated phrases are scored against (default
       window_emb); the ViML path scores its query in its own space and negations in the music-text one.
     exact_max_windows: libraries up to this many windows are ranked exactly.
+    window_penalty: [N] subtracted from each window's score (hubness reduction, search/hubness.py); stage 1
+      of two-stage ranking picks candidates without it, the candidates' windows are scored with it.
     """
 
     def __init__(self, window_emb: np.ndarray, track_ids: np.ndarray, slices: dict[int, slice],
                  neg_emb: np.ndarray | None = None,
                  exact_max_windows: int = EXACT_MAX_WINDOWS, candidate_tracks: int = CANDIDATE_TRACKS,
-                 compressed_min_chunks: int = COMPRESSED_MIN_CHUNKS):
+                 compressed_min_chunks: int = COMPRESSED_MIN_CHUNKS,
+                 window_penalty: np.ndarray | None = None):
         self.window_emb = window_emb
+        self.window_penalty = window_penalty
         self.neg_emb = window_emb if neg_emb is None else neg_emb
         if len(self.neg_emb) != len(window_emb):
             raise ValueError("neg_emb must have one row per window")
@@ -161,6 +165,8 @@ class Ranker:
         """The one scoring formula, for any set of rows (all of them or the candidates'); `emb`: those rows
         already read (the negation-space ones are read from rows)."""
         s = np.asarray(self.window_emb[rows] if emb is None else emb, np.float32) @ query_vec
+        if self.window_penalty is not None:
+            s = s - self.window_penalty[rows]
         if neg_vecs is not None:  # how much more a window resembles what was negated than the library average does
             neg = emb if self._same_neg and emb is not None else self.neg_emb[rows]
             s = s - NEGATION_WEIGHT * np.clip(np.asarray(neg, np.float32) @ neg_vecs.T - baseline, 0.0, None).max(axis=1)

@@ -21,7 +21,8 @@ from ..encoders.base import TextEncoder, l2_normalize
 from ..encoders.cached_text import persistent_rows
 from ..errors import VmlError, WeightsUnavailableError
 from ..library.features import WindowTable
-from ..textsynth.terms import distinctive_weights, window_term_matrix
+from ..settings import get_settings
+from ..textsynth.terms import TermCalibration, distinctive_weights, window_term_matrix
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,17 @@ class MusicSpace:
     def window_embeddings(self, table: WindowTable) -> np.ndarray:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def window_penalty(self, window_emb: np.ndarray, method: str | None = None) -> np.ndarray | None:
+        """Per-window hubness penalty for ranking (search/hubness.py); method default: VML_HUBNESS."""
+        from .hubness import bank_texts, window_penalty
+
+        method = method or get_settings().hubness
+        if method == "off":
+            return None
+        if getattr(self, "_bank", None) is None:
+            self._bank = self.embed_text(bank_texts())
+        return window_penalty(window_emb, self._bank, method)
+
 
 class TagBridgeSpace(MusicSpace):
     """Baseline without training: music -> detected vocabulary terms -> their text embeddings."""
@@ -73,7 +85,8 @@ class TagBridgeSpace(MusicSpace):
         # the terms and from queries alike) leaves what tells terms apart.
         self.center = raw.mean(axis=0)
         self.term_vecs = raw - self.center
-        self.mean = self.std = None
+        self.mean = self.std = self.calibration = None
+        self.evidence = "max"
         if table is not None:
             self.fit(table)
 
@@ -81,18 +94,26 @@ class TagBridgeSpace(MusicSpace):
         return l2_normalize(self.text_encoder.encode(list(texts)) - self.center)
 
     def describe(self) -> str:
-        return f"tag bridge (no training) over {len(self.terms)} vocabulary terms, text encoder {self.text_encoder.name}"
+        return (f"tag bridge (no training) over {len(self.terms)} vocabulary terms ({self.evidence} term evidence), "
+                f"text encoder {self.text_encoder.name}")
 
     def fit(self, table: WindowTable) -> None:
-        """Library statistics of each term, so the weights measure distinctiveness."""
-        _, scores = window_term_matrix(table)
-        self.mean, self.std = scores.mean(axis=0), scores.std(axis=0)
+        """Library statistics of each term, so the weights measure distinctiveness (VML_TERM_EVIDENCE)."""
+        self.evidence = get_settings().term_evidence
+        if self.evidence == "calibrated":
+            self.calibration = TermCalibration(table)
+        else:
+            _, scores = window_term_matrix(table)
+            self.mean, self.std = scores.mean(axis=0), scores.std(axis=0)
 
     def embed_term_scores(self, term_scores: np.ndarray) -> np.ndarray:
+        """Max-evidence term confidences [N, T] -> window vectors (z-scores against the fitted library)."""
         weights = term_scores if self.mean is None else distinctive_weights(term_scores, self.mean, self.std)
         return l2_normalize(weights @ self.term_vecs)
 
     def window_embeddings(self, table: WindowTable) -> np.ndarray:
+        if self.calibration is not None:
+            return l2_normalize(self.calibration.evidence(table) @ self.term_vecs)
         _, scores = window_term_matrix(table)
         return self.embed_term_scores(scores)
 

@@ -50,3 +50,43 @@ def distinctive_weights(term_scores: np.ndarray, mean: np.ndarray, std: np.ndarr
     track is "music": what tells tracks apart is a term being stronger than usual.
     """
     return np.clip((term_scores - mean) / np.maximum(std, 1e-3), 0.0, None)
+
+
+def tagger_term_matrices(table: WindowTable) -> tuple[list[str], dict[str, np.ndarray]]:
+    """(terms, {encoder: [N, T] term confidences from that tagger alone}); computed once per table."""
+    if "tagger_term_matrices" not in table.derived:
+        from .vocabulary import load_vocabulary
+
+        vocab, out, names = load_vocabulary(), {}, []
+        for enc, mat in table.scores.items():
+            names, out[enc] = vocab.map_score_matrix(table.vocabularies[enc], table.labels[enc], mat)
+        table.derived["tagger_term_matrices"] = (names, out)
+    return table.derived["tagger_term_matrices"]
+
+
+class TermCalibration:
+    """Calibrated term evidence: each tagger's confidence in each term, z-scored against that tagger's own
+    distribution over the library's windows, made soft (softplus of z, so a term just above its usual
+    level still counts a little and none is cut by a threshold), then averaged over the taggers that
+    cover the term. The max over raw confidences lets the tagger with the widest scale speak for every
+    term it shares (MTT's "rock" drowns YAMNet's rarely-above-0.3 "Rock music"); z-scores put the taggers
+    on one scale first, so MTT, MSD and AudioSet's genre, instrument and mood classes all count.
+    """
+
+    def __init__(self, table: WindowTable):
+        _, mats = tagger_term_matrices(table)
+        self.stats = {enc: (m.mean(axis=0), m.std(axis=0)) for enc, m in mats.items()}
+
+    def evidence(self, table: WindowTable) -> np.ndarray:
+        _, mats = tagger_term_matrices(table)
+        total = count = None
+        for enc, m in mats.items():
+            if enc not in self.stats:
+                continue
+            mean, std = self.stats[enc]
+            covers = std > 1e-6  # a term this tagger cannot see is constant over the library: no evidence
+            z = np.where(covers, (m - mean) / np.maximum(std, 1e-6), 0.0)
+            soft = np.logaddexp(0.0, z) * covers
+            total = soft if total is None else total + soft
+            count = covers.astype(np.float32) if count is None else count + covers
+        return (total / np.maximum(count, 1.0)).astype(np.float32)
