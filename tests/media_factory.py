@@ -176,3 +176,10 @@ def long_sparse_video(path: Path, duration_s: float = 3 * 3600.0) -> Path:
     ffmpeg("-f", "lavfi", "-i", f"color=c=blue:s=64x64:r=1/60:d={duration_s}",
            "-c:v", "libx264", "-preset", "ultrafast", "-g", "1", "-pix_fmt", "yuv420p", path)
     return Path(path)
+
+
+def video_with_music(path: Path, music: Path, duration_s: float = 12.0) -> Path:
+    """testsrc2 pictures over the first `duration_s` of a music file: a video whose soundtrack is music."""
+    ffmpeg("-f", "lavfi", "-i", f"testsrc2=s=160x120:r=25:d={duration_s}", "-i", music, "-t", str(duration_s),
+           "-map", "0:v", "-map", "1:a", *_video_codec(True), *_AUDIO_CODECS[".mp4"], "-shortest", path)
+    return Path(path)

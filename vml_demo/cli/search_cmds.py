@@ -37,6 +37,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     print(f"[{response.route} search, space: {response.space}]")
     if response.video_description:
         print(f"video heard and seen as: {response.video_description}")
+        for line in response.video_lines():
+            print(f"  {line}")
     if response.negated:
         print(f"avoiding: {', '.join(response.negated)}")
     for r in response.results:

@@ -43,7 +43,8 @@ def register(sub) -> None:
                         "is tagged and described by the text synthesis methods. Seeded, resumable, GPU when present.")
     p.add_argument("--videos", required=True, help="folder of music videos (with picture and sound)")
     p.add_argument("--out", required=True, help="output folder for checkpoints (best/, last/)")
-    p.add_argument("--video-encoder", default="visual_descriptors", choices=["visual_descriptors", "clip_vit_b32"])
+    p.add_argument("--video-encoder", default="efficientnet_lite0",
+                   choices=["efficientnet_lite0", "visual_descriptors", "clip_vit_b32"])
     p.add_argument("--text-encoder", default="minilm", choices=["minilm", "clip"])
     p.add_argument("--methods", type=_methods, default=METHODS, help="text synthesis methods, comma-separated")
     p.add_argument("--fusion", default=None, choices=["add", "linear", "mlp", "transformer1", "transformer2"])

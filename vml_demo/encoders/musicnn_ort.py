@@ -1,40 +1,24 @@
 """musicnn through onnxruntime on the CPU: the torch port exported once to ONNX, cached by the weights' hash.
 
 ORT runs musicnn's large front-end convolutions about 2x faster than torch's conv2d on this kind of CPU
-(STACK.md, "Performance facts"); the torch module stays the reference and the GPU path. The export is written
-to a temporary file and renamed into place, so a killed or concurrent run never leaves half a model.
+(STACK.md, "Performance facts"); the torch module stays the reference and the GPU path. Export and caching:
+onnx_export.py.
 """
 from __future__ import annotations
 
-import hashlib
-import logging
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..settings import get_settings
-
-log = logging.getLogger(__name__)
+from . import onnx_export
 
 EXPORT_VERSION = "1"  # bump when the exported graph changes without the weights changing
 
 
-def cache_root() -> Path:
-    return get_settings().cache_home.expanduser() / "vml_demo" / "musicnn_onnx"
-
-
 def weights_digest(net: nn.Module) -> str:
-    """Hash of every parameter and buffer (names, shapes, values): the cache key of the exported graph."""
-    h = hashlib.sha256(EXPORT_VERSION.encode())
-    for name, tensor in [*net.named_parameters(), *net.named_buffers()]:
-        value = tensor.detach().cpu().contiguous().numpy()
-        h.update(f"{name}{value.shape}{value.dtype}".encode())
-        h.update(value.tobytes())
-    return h.hexdigest()[:16]
+    return onnx_export.weights_digest(net, EXPORT_VERSION)
 
 
 class _Probabilities(nn.Module):
@@ -51,45 +35,17 @@ class _Probabilities(nn.Module):
 
 def export_onnx(net: nn.Module, cache_dir: Path | None = None) -> Path:
     """The ONNX file for `net` (eval mode, CPU), exported on first use."""
-    target = (cache_dir or cache_root()) / f"musicnn-{weights_digest(net)}.onnx"
-    if target.is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, staging = tempfile.mkstemp(prefix=".export-", suffix=".onnx", dir=target.parent)
-    os.close(fd)
-    try:
-        wrapper = _Probabilities(net).eval().cpu()
-        example = torch.zeros(2, 187, 96)
-        torch.onnx.export(
-            wrapper, (example,), staging, input_names=["log_mel"], output_names=["probs", "penultimate"],
-            dynamic_axes={"log_mel": {0: "batch"}, "probs": {0: "batch"}, "penultimate": {0: "batch"}},
-            opset_version=17, dynamo=False,
-        )
-        os.chmod(staging, 0o644)
-        os.replace(staging, target)
-    finally:
-        if os.path.exists(staging):
-            os.unlink(staging)
-    log.info("exported musicnn to %s", target)
-    return target
+    target = (cache_dir or onnx_export.cache_root("musicnn_onnx")) / f"musicnn-{weights_digest(net)}.onnx"
+    return onnx_export.cached_export(_Probabilities(net), target, torch.zeros(2, 187, 96), "log_mel",
+                                     ["probs", "penultimate"])
 
 
 class OrtMusicnn:
     """Runs an exported musicnn graph: log-mel [N, 187, 96] float32 -> (probs [N, C], penultimate [N, D])."""
 
     def __init__(self, net: nn.Module, num_threads: int | None = None, cache_dir: Path | None = None) -> None:
-        import onnxruntime as ort
-
-        path = export_onnx(net, cache_dir)
-        options = ort.SessionOptions()
         # Both cores for one model at a time: the indexer runs the encoders one after the other.
-        options.intra_op_num_threads = num_threads or min(2, os.cpu_count() or 1)
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.log_severity_level = 3
-        # No busy-waiting between ops: the decode thread and ffmpeg need the same two cores.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self._session = onnx_export.cpu_session(export_onnx(net, cache_dir), num_threads)
 
     def __call__(self, patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         probs, penultimate = self._session.run(None, {"log_mel": np.ascontiguousarray(patches, np.float32)})

@@ -5,7 +5,8 @@ the synthetic set's and the real set's clips of the same split. A result fits wh
 least one of the video's fitting words and none of its misfitting ones (evaluation/videoset.py); fit@5 = share of the top 5 that
 fit; the random baseline is the share of the pool that fits (a random top 5's expected fit). The zero-shot
 path (search/video_query.py: rules in vml_demo/data/video_to_music.json) is ranked in each music-text
-space given; a ViML checkpoint, when given, is queried through the learned path. The words each video
+space given, with the levers the settings choose (recorded in the JSON's "levers"); a ViML checkpoint,
+when given, is queried through the learned path. The words each video
 produced are reported, so a reader sees why.
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 
 from ..errors import VmlError
 from ..model.metrics import format_table
+from ..settings import get_settings
 
 TOP_K = 5
 
@@ -41,7 +43,7 @@ def evaluate_video(split: str, *, judgements: Path | None = None, checkpoints: l
     from ..encoders.text import load_text_encoder
     from ..model.checkpoint import code_version
     from ..search.ranking import Ranker
-    from ..search.video_query import describe_video, embed_video_words
+    from ..search.video_query import describe_video, video_vector
     from .music_text_report import DEFAULT_INDEX_DIRS, _prepare, _set_dirs
     from .testset import load_testset
     from .videoset import load_video_judgements
@@ -54,8 +56,7 @@ def evaluate_video(split: str, *, judgements: Path | None = None, checkpoints: l
     text_encoder = load_text_encoder("minilm")
     described = {}
     for v in videos:
-        words, _ = describe_video(v.path)
-        described[v.id] = words
+        described[v.id] = describe_video(v.path)
     pools = {}
     for name, folder in sets.items():
         index_dir = Path(index_cache) / name if index_cache else DEFAULT_INDEX_DIRS[name]
@@ -69,7 +70,7 @@ def evaluate_video(split: str, *, judgements: Path | None = None, checkpoints: l
         for s in prep.spaces:
             ranker = Ranker(prep.window_emb[s.name], np.array(order, np.int64), slices)
             for v in videos:
-                query_text[v.id], vec = embed_video_words(s.space, described[v.id])
+                query_text[v.id], vec, _ = video_vector(s.space, described[v.id])
                 top = _rank_pool(ranker, vec, clip_of_track)
                 rows.append({"path": "zero-shot", "space": s.name, "video": v.id,
                              "fit@5": fit_at_k(top, labels_of, v),
@@ -79,10 +80,19 @@ def evaluate_video(split: str, *, judgements: Path | None = None, checkpoints: l
     return {
         "kind": "video_evaluation", "split": split,
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "code_version": code_version(),
-        "command": command, "videos": [{"id": v.id, "file": v.path.name, "query_text": query_text.get(v.id, ""),
-                                        "reasons": described[v.id].reasons} for v in videos],
+        "command": command, "levers": levers(),
+        "videos": [{"id": v.id, "file": v.path.name, "query_text": query_text.get(v.id, ""),
+                    "reasons": described[v.id].words.reasons, "seen": described[v.id].words.seen,
+                    "heard_music": described[v.id].words.heard_music} for v in videos],
         "pools": pools,
     }
+
+
+def levers() -> dict:
+    """The zero-shot video path's switches this run used (settings.py: VML_VIDEO_SCENES, VML_VIDEO_LOOKS,
+    VML_OWN_MUSIC_WEIGHT), so a lever table can say which row is which."""
+    s = get_settings()
+    return {"video_scenes": s.video_scenes, "video_looks": s.video_looks, "own_music_weight": s.own_music_weight}
 
 
 def _viml_rows(checkpoints, prep, text_encoder, videos, order, clip_of_track, labels_of) -> list[dict]:

@@ -106,7 +106,7 @@ class SearchEngine:
         timings: dict[str, float] = {}
         query = parse_query(text)
         points = QueryPoints()
-        path, description = "text", ""
+        path, description, vq = "text", "", None
 
         t0 = time.perf_counter()
         text_vec, neg_vecs = self.space.embed_query(query)
@@ -155,6 +155,8 @@ class SearchEngine:
         return SearchResponse(
             route=path, results=results, query_text=text, video_description=description, negated=query.negated,
             space=self.space.key, points=points, timings=timings,
+            **({} if vq is None else {"video_reasons": vq.reasons, "video_seen": vq.seen, "heard_music": vq.heard_music,
+                                      "own_music_weight": vq.own_music_weight}),
         )
 
     def _rank(self, query_vec: np.ndarray, neg_vecs: np.ndarray | None, k: int, query) -> list[TrackResult]:
