@@ -302,3 +302,18 @@ def test_video_evaluation_json_has_the_keys(tiny_labelled_set, tmp_path):
     # the test half holds rock, orchestral and metal+vocals: one of three fits
     assert row["random"] == pytest.approx(1 / 3) and row["fit@5"] == pytest.approx(1 / 3)  # top 5 = all 3 clips
     assert "Judged fit" in format_video(doc)
+
+
+def test_video_lever_summary_is_one_row_per_run():
+    from vml_demo.evaluation.video_eval import lever_summary
+
+    def run(split, scenes, fits):
+        rows = [{"space": "tag bridge", "video": v, "fit@5": f, "random": 0.25} for v, f in fits.items()]
+        return {"split": split, "levers": {"video_scenes": scenes, "video_looks": True, "own_music_weight": 0.5},
+                "pools": {"real": {"rows": rows, "mean": [{"space": "tag bridge", "fit@5": float(np.mean(list(fits.values()))),
+                                                          "random": 0.25}]}}}
+
+    doc = lever_summary([run("dev", True, {"rocket_launch": 0.6, "bunny": 0.2}), run("test", False, {"cockatoo": 0.4})])
+    assert [r["split"] for r in doc["rows"]] == ["dev", "test"] and doc["rows"][1]["video_scenes"] is False
+    assert doc["rows"][0]["real fit@5 (%)"] == 40.0 and doc["rows"][0]["rocket_launch fit@5 (%)"] == 60.0
+    assert doc["rows"][1]["rocket_launch fit@5 (%)"] is None

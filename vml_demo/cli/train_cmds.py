@@ -95,6 +95,14 @@ def register(sub) -> None:
     p.add_argument("--out", default=None, help="also write the JSON object to this file")
     p.set_defaults(func=cmd_evaluate_video)
 
+    p = esub.add_parser("video-levers", help="one table of `evaluate video` runs made with different levers",
+                        description="Reads `evaluate video` JSON files (each records the VML_VIDEO_* levers it ran "
+                        "with) and writes one row per file: split, levers, mean fit@5 and random per pool.")
+    p.add_argument("files", nargs="+", help="evaluate video JSON files")
+    p.add_argument("--json", action="store_true", help="print the JSON object")
+    p.add_argument("--out", default=None, help="also write the JSON object to this file")
+    p.set_defaults(func=cmd_video_levers)
+
     p = esub.add_parser("render-readme", help="rewrite README tables from results/*.json",
                         description="Regenerates every table between <!-- table:NAME --> and <!-- /table --> in "
                         "README.md from the evaluation JSON in results/ (--check: exit 1 when a table is stale).")
@@ -210,6 +218,16 @@ def cmd_evaluate_video(args: argparse.Namespace) -> int:
                          index_cache=Path(args.index_cache) if args.index_cache else None, command=_command_line(),
                          progress=not args.json)
     _emit(doc, format_video(doc), args)
+    return 0
+
+
+def cmd_video_levers(args: argparse.Namespace) -> int:
+    from ..evaluation.results import load_json
+    from ..evaluation.video_eval import lever_summary
+    from ..model.metrics import format_table
+
+    doc = lever_summary([load_json(Path(f)) for f in args.files], command=_command_line())
+    _emit(doc, format_table(doc["rows"], title="Zero-shot video levers"), args)
     return 0
 
 

@@ -95,6 +95,21 @@ def levers() -> dict:
     return {"video_scenes": s.video_scenes, "video_looks": s.video_looks, "own_music_weight": s.own_music_weight}
 
 
+def lever_summary(docs: list[dict], command: str = "") -> dict:
+    """One row per `evaluate video` run (its levers, split, mean fit@5 and random per pool): the lever table."""
+    rows = []
+    for doc in docs:
+        row = {"split": doc["split"], **doc.get("levers", {})}
+        for name, pool in doc["pools"].items():
+            mean = next(m for m in pool["mean"] if m["space"] == "tag bridge")
+            row[f"{name} fit@5 (%)"] = round(100 * mean["fit@5"], 1)
+            row[f"{name} random (%)"] = round(100 * mean["random"], 1)
+        rocket = [r["fit@5"] for pool in doc["pools"].values() for r in pool["rows"] if r["video"] == "rocket_launch"]
+        row["rocket_launch fit@5 (%)"] = round(100 * float(np.mean(rocket)), 1) if rocket else None
+        rows.append(row)
+    return {"kind": "video_levers", "command": command, "rows": rows}
+
+
 def _viml_rows(checkpoints, prep, text_encoder, videos, order, clip_of_track, labels_of) -> list[dict]:
     """Video-only queries through the learned ViML path (search/viml_path.py), over the same pool."""
     if not checkpoints:
