@@ -93,8 +93,9 @@ def test_video_switches_and_its_own_music(engine, tmp_path, library_dir, monkeyp
     _, blended, share = video_vector(engine.space, described, weight=0.5)
     assert share == 0.5 and float(blended @ words_only) < 0.999  # the music that is there pulls the query
     assert video_vector(engine.space, described, weight=0.0)[2] == 0.0
+    monkeypatch.setenv("VML_OWN_MUSIC_WEIGHT", "0.25")
     resp = engine.search(video=video, video_weight=1.0, k=2)
-    assert resp.to_json()["own_music_weight"] > 0 and "music heard" in " ".join(resp.video_lines())
+    assert resp.to_json()["own_music_weight"] == 0.25 and "music heard" in " ".join(resp.video_lines())
     monkeypatch.setenv("VML_VIDEO_SCENES", "0")
     monkeypatch.setenv("VML_VIDEO_LOOKS", "0")
     quiet = describe_video(video)

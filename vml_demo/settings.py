@@ -72,8 +72,9 @@ class Settings:
     # frames, the rules over the hand-made visual descriptors, and how much the video's own music pulls the query.
     video_scenes: bool = _var("VML_VIDEO_SCENES", "1", "1: the video's ImageNet classes (EfficientNet-Lite0) become music words")
     video_looks: bool = _var("VML_VIDEO_LOOKS", "1", "1: the video's brightness, colour, motion and cuts become music words")
-    own_music_weight: float = _var("VML_OWN_MUSIC_WEIGHT", "0.5",
-                                   "share of the video query taken by the music heard in the video (0: off)")
+    # Default 0 (off): on dev, 0 and 0.25 tied and more lost (benchmarks/own_music_weight.py).
+    own_music_weight: float = _var("VML_OWN_MUSIC_WEIGHT", "0",
+                                   "share of the video query taken by the music heard in the video (0: off, measured best on dev)")
     # torch threads per query: one query's small matrix products lose more to hand-offs than they gain.
     query_threads: int = _var("VML_QUERY_THREADS", "1", "torch threads per query")
     # The Hugging Face cache, found the way huggingface_hub finds it (CLIP weights are looked for there).

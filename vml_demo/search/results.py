@@ -65,7 +65,7 @@ class SearchResponse:
         lines = []
         for s in self.video_seen:
             seen = ", ".join(f"{c} {p:.0%}" for c, p in s["classes"]) or "nothing it knows"
-            gave = f" -> {', '.join(s['words'])}" if s["words"] else ""
+            gave = f"; words: {', '.join(s['words'])}" if s["words"] else ""
             lines.append(f"at {s['start_s']:.0f} s it saw: {seen}{gave}")
         if self.heard_music is not None:
             heard = "music heard" if self.own_music_weight > 0 else "no music worth following heard"
