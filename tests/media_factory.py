@@ -192,4 +192,10 @@ def shots_video(path: Path, shot_s: list[float], width: int = 160, height: int =
     if tone_hz is not None:
         args += ["-map", f"{len(shot_s)}:a", *_AUDIO_CODECS[".mp4"], "-shortest"]
     ffmpeg(*args, *_video_codec(True), path)
+
+
+def video_with_music(path: Path, music: Path, duration_s: float = 12.0) -> Path:
+    """testsrc2 pictures over the first `duration_s` of a music file: a video whose soundtrack is music."""
+    ffmpeg("-f", "lavfi", "-i", f"testsrc2=s=160x120:r=25:d={duration_s}", "-i", music, "-t", str(duration_s),
+           "-map", "0:v", "-map", "1:a", *_video_codec(True), *_AUDIO_CODECS[".mp4"], "-shortest", path)
     return Path(path)

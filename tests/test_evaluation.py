@@ -313,3 +313,18 @@ def test_lever_sweep_runs_every_configuration_on_a_tiny_set(tiny_labelled_set):
     assert all("synthetic mAP bridge" in r and "synthetic top-10 max share" in r for r in doc["rows"])
     assert {lv["setting"] for lv in doc["levers"]} == {lv.env for lv in LEVERS}
     assert "Levers, dev split" in format_levers(doc)
+
+
+def test_video_lever_summary_is_one_row_per_run():
+    from vml_demo.evaluation.video_eval import lever_summary
+
+    def run(split, scenes, fits):
+        rows = [{"space": "tag bridge", "video": v, "fit@5": f, "random": 0.25} for v, f in fits.items()]
+        return {"split": split, "levers": {"video_scenes": scenes, "video_looks": True, "own_music_weight": 0.5},
+                "pools": {"real": {"rows": rows, "mean": [{"space": "tag bridge", "fit@5": float(np.mean(list(fits.values()))),
+                                                          "random": 0.25}]}}}
+
+    doc = lever_summary([run("dev", True, {"rocket_launch": 0.6, "bunny": 0.2}), run("test", False, {"cockatoo": 0.4})])
+    assert [r["split"] for r in doc["rows"]] == ["dev", "test"] and doc["rows"][1]["video_scenes"] is False
+    assert doc["rows"][0]["real fit@5 (%)"] == 40.0 and doc["rows"][0]["rocket_launch fit@5 (%)"] == 60.0
+    assert doc["rows"][1]["rocket_launch fit@5 (%)"] is None

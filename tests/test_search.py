@@ -71,10 +71,35 @@ def test_video_search_reports_zero_shot_path(engine, tmp_path):
     resp = engine.search(text="", video=video, video_weight=1.0, k=3)
     assert resp.route == "zero-shot-video"
     assert "dark" in resp.video_description and len(resp.results) == 3
+    shown = resp.to_json()
+    assert [s["start_s"] for s in shown["video_seen"]] == [0.0]  # one segment, its top classes and their words
+    assert all(set(c) == {"label", "prob"} for c in shown["video_seen"][0]["classes"])
+    assert shown["heard_music"] is None and shown["own_music_weight"] == 0.0  # no soundtrack at all
+    assert shown["video_reasons"] and any(line.startswith("at 0 s it saw") for line in resp.video_lines())
     fused = engine.search(text="metal guitar", video=video, video_weight=0.3, k=3)
     assert fused.points.video is not None and fused.points.text is not None
     cos = float(fused.points.fused @ fused.points.text)
     assert cos > float(fused.points.fused @ fused.points.video)  # weight 0.3: closer to the text
+
+
+def test_video_switches_and_its_own_music(engine, tmp_path, library_dir, monkeypatch):
+    from media_factory import video_with_music
+    from vml_demo.search.video_query import describe_video, embed_video_words, video_vector
+
+    video = video_with_music(tmp_path / "with_music.mp4", library_dir / "naev_ambient2_5.ogg")
+    described = describe_video(video)
+    assert described.words.heard_music >= 0.3 and described.own_music is not None  # YAMNet hears music
+    _, words_only = embed_video_words(engine.space, described.words)
+    _, blended, share = video_vector(engine.space, described, weight=0.5)
+    assert share == 0.5 and float(blended @ words_only) < 0.999  # the music that is there pulls the query
+    assert video_vector(engine.space, described, weight=0.0)[2] == 0.0
+    monkeypatch.setenv("VML_OWN_MUSIC_WEIGHT", "0.25")
+    resp = engine.search(video=video, video_weight=1.0, k=2)
+    assert resp.to_json()["own_music_weight"] == 0.25 and "music heard" in " ".join(resp.video_lines())
+    monkeypatch.setenv("VML_VIDEO_SCENES", "0")
+    monkeypatch.setenv("VML_VIDEO_LOOKS", "0")
+    quiet = describe_video(video)
+    assert quiet.words.seen == [] and not any("motion" in r or "colours" in r for r in quiet.words.reasons)
 
 
 def test_visual_and_sound_rules():

@@ -39,7 +39,7 @@ def test_values_are_parsed_and_empty_means_unset():
 @pytest.mark.parametrize("name,value", [
     ("VML_MAX_VIDEO_S", "ten"), ("VML_MAX_VIDEO_S", "-5"), ("VML_QUERY_THREADS", "0"), ("VML_QUERY_THREADS", "1.5"),
     ("VML_ALLOW_DOWNLOAD", "maybe"), ("VML_PROFILE", "fast"), ("VML_DEVICE", "gpu"), ("GRADIO_SERVER_PORT", "99999"),
-    ("VML_LOG_LEVEL", "loud"),
+    ("VML_LOG_LEVEL", "loud"), ("VML_OWN_MUSIC_WEIGHT", "1.5"), ("VML_OWN_MUSIC_WEIGHT", "half"), ("VML_VIDEO_SCENES", "2"),
 ])
 def test_a_bad_value_is_one_line_naming_the_variable(name, value):
     with pytest.raises(SettingsError) as info:

@@ -40,3 +40,5 @@ REFINE_TEXT_WEIGHT = 1.0
 HUB_BANK_K = 10
 HUB_WEIGHT = 1.0
 HUB_TEMPERATURE = 0.05
+# EfficientNet-Lite0 looks at every 3rd frame of the 6 fps sample (2 fps): scenes change slower than motion.
+SCENE_FPS = 2.0

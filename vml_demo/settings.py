@@ -76,6 +76,13 @@ class Settings:
     max_upload_mb: int = _var("VML_MAX_UPLOAD_MB", "1024", "largest file the app accepts, in MB")
     # Ratings export covers the visitor's own session unless the operator opens it to all sessions.
     export_all_ratings: bool = _var("VML_EXPORT_ALL_RATINGS", "0", "1 lets visitors export every session's ratings")
+    # Zero-shot video path levers (measured on/off in `evaluate video`): what EfficientNet-Lite0 sees in the
+    # frames, the rules over the hand-made visual descriptors, and how much the video's own music pulls the query.
+    video_scenes: bool = _var("VML_VIDEO_SCENES", "1", "1: the video's ImageNet classes (EfficientNet-Lite0) become music words")
+    video_looks: bool = _var("VML_VIDEO_LOOKS", "1", "1: the video's brightness, colour, motion and cuts become music words")
+    # Default 0 (off): on dev, 0 and 0.25 tied and more lost (benchmarks/own_music_weight.py).
+    own_music_weight: float = _var("VML_OWN_MUSIC_WEIGHT", "0",
+                                   "share of the video query taken by the music heard in the video (0: off, measured best on dev)")
     # torch threads per query: one query's small matrix products lose more to hand-offs than they gain.
     query_threads: int = _var("VML_QUERY_THREADS", "1", "torch threads per query")
     # The Hugging Face cache, found the way huggingface_hub finds it (CLIP weights are looked for there).
@@ -114,6 +121,16 @@ def _positive_float(raw: str, env: str) -> float:
         raise SettingsError(f"{env}={raw!r} is not a number") from None
     if not value > 0 or value == float("inf"):
         raise SettingsError(f"{env}={raw!r} must be a positive number of seconds")
+    return value
+
+
+def _unit_float(raw: str, env: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{env}={raw!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise SettingsError(f"{env}={raw!r} must be between 0 and 1")
     return value
 
 
@@ -176,8 +193,10 @@ def _log_level(raw: str, env: str) -> str:
 _PARSERS: dict[str, Callable[[str, str], object]] = {
     "server_port": _int_in(1, 65535), "log_level": _log_level, "db_dir": _path, "libraries_dir": _path,
     "max_video_s": _positive_float, "profile": _profile, "device": _device, "clip_weights": _path,
-    "allow_download": _flag, "term_evidence": _choice(*TERM_EVIDENCE), "hubness": _choice(*HUBNESS), "viml_checkpoint": _path, "index_roots": _paths,
-    "max_uploads": _int_in(1, 1_000_000), "max_upload_mb": _int_in(1, 1_000_000), "export_all_ratings": _flag, "query_threads": _int_in(1, 1024),
+    "allow_download": _flag, "term_evidence": _choice(*TERM_EVIDENCE), "hubness": _choice(*HUBNESS), "viml_checkpoint": _path,
+    "index_roots": _paths, "max_uploads": _int_in(1, 1_000_000), "max_upload_mb": _int_in(1, 1_000_000),
+    "export_all_ratings": _flag, "video_scenes": _flag, "video_looks": _flag, "own_music_weight": _unit_float,
+    "query_threads": _int_in(1, 1024),
     "hf_hub_cache": _path, "hf_home": _path, "cache_home": _path,
 }
 _UNSET: dict[str, Callable[[], object]] = {

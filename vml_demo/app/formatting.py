@@ -71,6 +71,9 @@ def search_summary(record) -> str:
     lines.append(f"Search route: `{response.route}` · music space: `{response.space}` · library: `{record.library}`")
     if response.video_description:
         lines.append(f"The video reads as: *{md_escape(response.video_description)}*")
+        seen = response.video_lines()
+        if seen:
+            lines.append("What it saw and heard:\n" + "\n".join(f"- {md_escape(s)}" for s in seen))
     if response.negated:
         lines.append("Avoiding: " + ", ".join(md_escape(t) for t in response.negated))
     if response.timings:

@@ -59,6 +59,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     print(f"[{response.route} search, space: {response.space}]")
     if response.video_description:
         print(f"video heard and seen as: {response.video_description}")
+        for line in response.video_lines():
+            print(f"  {line}")
     if response.like:
         print(f"like: {response.like['title']}" + (f" ({response.refine})" if response.refine else ""))
     if response.negated:

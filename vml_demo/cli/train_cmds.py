@@ -43,7 +43,8 @@ def register(sub) -> None:
                         "is tagged and described by the text synthesis methods. Seeded, resumable, GPU when present.")
     p.add_argument("--videos", required=True, help="folder of music videos (with picture and sound)")
     p.add_argument("--out", required=True, help="output folder for checkpoints (best/, last/)")
-    p.add_argument("--video-encoder", default="visual_descriptors", choices=["visual_descriptors", "clip_vit_b32"])
+    p.add_argument("--video-encoder", default="efficientnet_lite0",
+                   choices=["efficientnet_lite0", "visual_descriptors", "clip_vit_b32"])
     p.add_argument("--text-encoder", default="minilm", choices=["minilm", "clip"])
     p.add_argument("--methods", type=_methods, default=METHODS, help="text synthesis methods, comma-separated")
     p.add_argument("--fusion", default=None, choices=["add", "linear", "mlp", "transformer1", "transformer2"])
@@ -106,6 +107,13 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     p.add_argument("--out", default=None, help="also write the JSON object to this file (results/levers_SPLIT.json)")
     p.set_defaults(func=cmd_evaluate_levers)
+    p = esub.add_parser("video-levers", help="one table of `evaluate video` runs made with different levers",
+                        description="Reads `evaluate video` JSON files (each records the VML_VIDEO_* levers it ran "
+                        "with) and writes one row per file: split, levers, mean fit@5 and random per pool.")
+    p.add_argument("files", nargs="+", help="evaluate video JSON files")
+    p.add_argument("--json", action="store_true", help="print the JSON object")
+    p.add_argument("--out", default=None, help="also write the JSON object to this file")
+    p.set_defaults(func=cmd_video_levers)
 
     p = esub.add_parser("render-readme", help="rewrite README tables from results/*.json",
                         description="Regenerates every table between <!-- table:NAME --> and <!-- /table --> in "
@@ -232,6 +240,15 @@ def cmd_evaluate_levers(args: argparse.Namespace) -> int:
     doc = evaluate_levers(args.split, checkpoints, command=_command_line(), video=not args.no_video,
                           index_cache=Path(args.index_cache) if args.index_cache else None)
     _emit(doc, format_levers(doc), args)
+
+
+def cmd_video_levers(args: argparse.Namespace) -> int:
+    from ..evaluation.results import load_json
+    from ..evaluation.video_eval import lever_summary
+    from ..model.metrics import format_table
+
+    doc = lever_summary([load_json(Path(f)) for f in args.files], command=_command_line())
+    _emit(doc, format_table(doc["rows"], title="Zero-shot video levers"), args)
     return 0
 
 

@@ -6,7 +6,6 @@ onnx_cache.py.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -14,19 +13,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from .onnx_cache import cache_root, cached_export, cpu_session
+from .onnx_cache import cache_root, cached_export, cpu_session, module_digest, torch_export
 
 EXPORT_VERSION = "1"  # bump when the exported graph changes without the weights changing
 
 
 def weights_digest(net: nn.Module) -> str:
-    """Hash of every parameter and buffer (names, shapes, values): the cache key of the exported graph."""
-    h = hashlib.sha256(EXPORT_VERSION.encode())
-    for name, tensor in [*net.named_parameters(), *net.named_buffers()]:
-        value = tensor.detach().cpu().contiguous().numpy()
-        h.update(f"{name}{value.shape}{value.dtype}".encode())
-        h.update(value.tobytes())
-    return h.hexdigest()[:16]
+    return module_digest(net, EXPORT_VERSION)
 
 
 class _Probabilities(nn.Module):
@@ -43,14 +36,7 @@ class _Probabilities(nn.Module):
 
 def export_onnx(net: nn.Module, cache_dir: Path | None = None) -> Path:
     """The ONNX file for `net` (eval mode, CPU), exported on first use."""
-    def export(staging: str) -> None:
-        torch.onnx.export(
-            _Probabilities(net).eval().cpu(), (torch.zeros(2, 187, 96),), staging, input_names=["log_mel"],
-            output_names=["probs", "penultimate"],
-            dynamic_axes={"log_mel": {0: "batch"}, "probs": {0: "batch"}, "penultimate": {0: "batch"}},
-            opset_version=17, dynamo=False,
-        )
-
+    export = torch_export(_Probabilities(net), torch.zeros(2, 187, 96), "log_mel", ["probs", "penultimate"])
     return cached_export((cache_dir or cache_root("musicnn_onnx")) / f"musicnn-{weights_digest(net)}.onnx", export)
 
 

@@ -1,6 +1,6 @@
 """ONNX graphs exported once from their torch modules and cached on disk under a digest of their weights.
 
-Used by musicnn (musicnn_ort.py) and MiniLM (minilm_onnx.py). The export is written to a temporary file and
+Used by musicnn (musicnn_ort.py), EfficientNet-Lite0 (efficientnet.py) and MiniLM (minilm_onnx.py). The export is written to a temporary file and
 renamed into place, so a killed or concurrent run never leaves half a model; a changed weight file changes the
 digest, so a stale graph is never loaded.
 """
@@ -20,6 +20,35 @@ log = logging.getLogger(__name__)
 def cache_root(kind: str) -> Path:
     """Folder of one kind of exported graph ("musicnn_onnx", "minilm_onnx") in the user's cache."""
     return get_settings().cache_home.expanduser() / "vml_demo" / kind
+
+
+def module_digest(net, version: str) -> str:
+    """Hash of a torch module's parameters and buffers (names, shapes, values) and an export version: the cache
+    key of its exported graph (the module's own methods are used, so this file imports no torch)."""
+    import hashlib
+
+    h = hashlib.sha256(version.encode())
+    for name, tensor in [*net.named_parameters(), *net.named_buffers()]:
+        value = tensor.detach().cpu().contiguous().numpy()
+        h.update(f"{name}{value.shape}{value.dtype}".encode())
+        h.update(value.tobytes())
+    return h.hexdigest()[:16]
+
+
+def torch_export(net, example, input_name: str, output_names: list[str]) -> Callable[[str], None]:
+    """An `export` for cached_export: `net` (eval, CPU) traced at opset 17 with a dynamic batch axis; what
+    third-party model code prints while traced is swallowed."""
+    def export(staging: str) -> None:
+        import contextlib
+        import io
+
+        import torch
+
+        axes = {name: {0: "batch"} for name in [input_name, *output_names]}
+        with contextlib.redirect_stdout(io.StringIO()):
+            torch.onnx.export(net.eval().cpu(), (example,), staging, input_names=[input_name],
+                              output_names=output_names, dynamic_axes=axes, opset_version=17, dynamo=False)
+    return export
 
 
 def cached_export(target: Path, export: Callable[[str], None]) -> Path:

@@ -1,7 +1,8 @@
 """The two encoder profiles from one code base, and which one is active on this machine.
 
 - paper:   CLIP ViT-B/32 for video frames and text (as ViML), when its weights are on disk.
-- offline: MiniLM for text, weight-free visual descriptors + the video's own sound scene for video.
+- offline: MiniLM for text; for video EfficientNet-Lite0's ImageNet features + the weight-free visual descriptors
+  (the descriptors alone when the EfficientNet packages are missing) and the video's own sound scene.
 Both use the same music encoders (musicnn MTT + MSD taggers, YAMNet), so one library index serves both.
 VML_PROFILE=offline|paper|auto picks (auto: paper when CLIP weights are found).
 """
@@ -21,7 +22,7 @@ MUSIC_ENCODER_NAMES = ("musicnn_mtt", "musicnn_msd", "yamnet")
 class Profile:
     name: str  # "offline" or "paper"
     text_encoder: str  # "minilm" or "clip"
-    video_encoder: str  # "visual_descriptors" or "clip_vit_b32"
+    video_encoder: str  # "efficientnet_lite0", "visual_descriptors" or "clip_vit_b32"
     device: str
     reasons: list[str] = field(default_factory=list)
 
@@ -65,4 +66,9 @@ def active_profile(requested: str | None = None) -> Profile:
         reasons.append("the paper profile was requested but CLIP weights are missing: using the offline profile")
     if choice in {"paper", "auto"} and has_clip:
         return Profile("paper", "clip", "clip_vit_b32", device, reasons)
-    return Profile("offline", "minilm", "visual_descriptors", device, reasons)
+    from .efficientnet import available
+
+    if not available():
+        reasons.append("EfficientNet-Lite0 is not installed: video features are the visual descriptors alone")
+        return Profile("offline", "minilm", "visual_descriptors", device, reasons)
+    return Profile("offline", "minilm", "efficientnet_lite0", device, reasons)

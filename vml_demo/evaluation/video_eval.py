@@ -5,7 +5,8 @@ the synthetic set's and the real set's clips of the same split. A result fits wh
 least one of the video's fitting words and none of its misfitting ones (evaluation/videoset.py); fit@5 = share of the top 5 that
 fit; the random baseline is the share of the pool that fits (a random top 5's expected fit). The zero-shot
 path (search/video_query.py: rules in vml_demo/data/video_to_music.json) is ranked in each music-text
-space given; a ViML checkpoint, when given, is queried through the learned path. The words each video
+space given, with the levers the settings choose (recorded in the JSON's "levers"); a ViML checkpoint,
+when given, is queried through the learned path. The words each video
 produced are reported, so a reader sees why.
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 
 from ..errors import VmlError
 from ..model.metrics import format_table
+from ..settings import get_settings
 
 TOP_K = 5
 
@@ -44,7 +46,7 @@ def evaluate_video(split: str, *, judgements: Path | None = None, checkpoints: l
     from ..encoders.text import load_text_encoder
     from ..model.checkpoint import code_version
     from ..search.ranking import Ranker
-    from ..search.video_query import describe_video, embed_video_words
+    from ..search.video_query import describe_video, video_vector
     from .music_text_report import DEFAULT_INDEX_DIRS, _prepare, _set_dirs
     from .testset import load_testset
     from .videoset import load_video_judgements
@@ -58,7 +60,7 @@ def evaluate_video(split: str, *, judgements: Path | None = None, checkpoints: l
     described = {} if described is None else described
     for v in videos:
         if v.id not in described:
-            described[v.id], _ = describe_video(v.path)
+            described[v.id] = describe_video(v.path)
     pools = {}
     for name, folder in sets.items():
         index_dir = Path(index_cache) / name if index_cache else DEFAULT_INDEX_DIRS[name]
@@ -73,7 +75,7 @@ def evaluate_video(split: str, *, judgements: Path | None = None, checkpoints: l
             ranker = Ranker(prep.window_emb[s.name], np.array(order, np.int64), slices,
                             window_penalty=s.space.window_penalty(prep.window_emb[s.name]))
             for v in videos:
-                query_text[v.id], vec = embed_video_words(s.space, described[v.id])
+                query_text[v.id], vec, _ = video_vector(s.space, described[v.id])
                 top = _rank_pool(ranker, vec, clip_of_track)
                 rows.append({"path": "zero-shot", "space": s.name, "video": v.id,
                              "fit@5": fit_at_k(top, labels_of, v),
@@ -83,10 +85,34 @@ def evaluate_video(split: str, *, judgements: Path | None = None, checkpoints: l
     return {
         "kind": "video_evaluation", "split": split,
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "code_version": code_version(),
-        "command": command, "videos": [{"id": v.id, "file": v.path.name, "query_text": query_text.get(v.id, ""),
-                                        "reasons": described[v.id].reasons} for v in videos],
+        "command": command, "levers": levers(),
+        "videos": [{"id": v.id, "file": v.path.name, "query_text": query_text.get(v.id, ""),
+                    "reasons": described[v.id].words.reasons, "seen": described[v.id].words.seen,
+                    "heard_music": described[v.id].words.heard_music} for v in videos],
         "pools": pools,
     }
+
+
+def levers() -> dict:
+    """The zero-shot video path's switches this run used (settings.py: VML_VIDEO_SCENES, VML_VIDEO_LOOKS,
+    VML_OWN_MUSIC_WEIGHT), so a lever table can say which row is which."""
+    s = get_settings()
+    return {"video_scenes": s.video_scenes, "video_looks": s.video_looks, "own_music_weight": s.own_music_weight}
+
+
+def lever_summary(docs: list[dict], command: str = "") -> dict:
+    """One row per `evaluate video` run (its levers, split, mean fit@5 and random per pool): the lever table."""
+    rows = []
+    for doc in docs:
+        row = {"split": doc["split"], **doc.get("levers", {})}
+        for name, pool in doc["pools"].items():
+            mean = next(m for m in pool["mean"] if m["space"] == "tag bridge")
+            row[f"{name} fit@5 (%)"] = round(100 * mean["fit@5"], 1)
+            row[f"{name} random (%)"] = round(100 * mean["random"], 1)
+        rocket = [r["fit@5"] for pool in doc["pools"].values() for r in pool["rows"] if r["video"] == "rocket_launch"]
+        row["rocket_launch fit@5 (%)"] = round(100 * float(np.mean(rocket)), 1) if rocket else None
+        rows.append(row)
+    return {"kind": "video_levers", "command": command, "rows": rows}
 
 
 def _viml_rows(checkpoints, prep, text_encoder, videos, order, clip_of_track, labels_of) -> list[dict]:

@@ -151,7 +151,7 @@ class SearchEngine:
         timings: dict[str, float] = {}
         query = parse_query(text)
         points = QueryPoints()
-        path, description = "text", ""
+        path, description, vq = "text", "", None
         extra: dict = {"filters": filters.describe(), "filter_report": filter_report}
 
         t0 = time.perf_counter()
@@ -234,6 +234,8 @@ class SearchEngine:
             route=path, results=self._results(hits, query, fit, facts, adjust), query_text=text,
             video_description=description, negated=query.negated, space=self.space.key, points=points,
             timings=timings, speech_score=speech, **extra,
+            **({} if vq is None else {"video_reasons": vq.reasons, "video_seen": vq.seen, "heard_music": vq.heard_music,
+                                      "own_music_weight": vq.own_music_weight}),
         )
 
     def _instrumental_bonus(self, prefer: bool | None, speech: float | None) -> tuple[np.ndarray | None, bool]:

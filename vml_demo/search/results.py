@@ -63,6 +63,26 @@ class SearchResponse:
     refine: str = ""  # the refine arithmetic when words refined a "like" query
     prefer_instrumental: bool = False  # whether tracks were lowered by their vocals score
     speech_score: float | None = None  # the query video's speech (mean YAMNet Speech score), None without one
+    # Zero-shot video path: why the video got its words, what EfficientNet-Lite0 saw per segment (top
+    # classes, the words they gave), the soundtrack's YAMNet "Music" score and the share its own music took.
+    video_reasons: list[str] = field(default_factory=list)
+    video_seen: list[dict] = field(default_factory=list)
+    heard_music: float | None = None
+    own_music_weight: float = 0.0
+
+    def video_lines(self) -> list[str]:
+        """Plain sentences on what the zero-shot path saw and heard, for the app and the CLI."""
+        lines = []
+        for s in self.video_seen:
+            seen = ", ".join(f"{c} {p:.0%}" for c, p in s["classes"]) or "nothing it knows"
+            gave = f"; words: {', '.join(s['words'])}" if s["words"] else ""
+            lines.append(f"at {s['start_s']:.0f} s it saw: {seen}{gave}")
+        if self.heard_music is not None:
+            heard = "music heard" if self.own_music_weight > 0 else "no music worth following heard"
+            share = f", {self.own_music_weight:.0%} of the video query is that music" if self.own_music_weight else ""
+            lines.append(f"soundtrack: {heard} (YAMNet Music {self.heard_music:.2f}){share}")
+        lines += [f"because {r}" for r in self.video_reasons]
+        return lines
 
     def to_json(self) -> dict:
         return {
@@ -78,6 +98,11 @@ class SearchResponse:
             "refine": self.refine,
             "prefer_instrumental": self.prefer_instrumental,
             "speech_score": None if self.speech_score is None else round(self.speech_score, 4),
+            "video_reasons": self.video_reasons,
+            "video_seen": [{"start_s": s["start_s"], "classes": [{"label": c, "prob": p} for c, p in s["classes"]],
+                            "words": s["words"]} for s in self.video_seen],
+            "heard_music": None if self.heard_music is None else round(self.heard_music, 3),
+            "own_music_weight": self.own_music_weight,
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "results": [{**{k: v for k, v in asdict(r).items() if k not in _SERVER_ONLY}, "score": round(r.score, 4),
                          "start_s": round(r.start_s, 2)} for r in self.results],

@@ -1,10 +1,13 @@
 """Turn a video into a query vector in the engine's music space.
 
 Zero-shot path (offline profile, or no tri-modal checkpoint): the video is described in music words
-from its visual descriptors (pace, brightness, colour, motion, cuts) and its soundtrack's AudioSet
-classes (YAMNet), and that description is embedded by the text encoder; the engine then fuses it with
-the user's text by ViML's `add` fusion. When a trained ViML checkpoint fits the active encoders, the
-engine uses the learned path instead (viml_path.py).
+from what is in it (EfficientNet-Lite0's ImageNet classes per segment), its visual descriptors (pace,
+brightness, colour, motion, cuts) and its soundtrack's AudioSet classes (YAMNet), and that description is
+embedded by the text encoder. When the soundtrack holds music, that music is embedded by the library's own
+music encoders and blended in ("more like the music that is there", VML_OWN_MUSIC_WEIGHT). The engine then
+fuses the result with the user's text by ViML's `add` fusion. Each part has a switch in settings.py (the lever
+table measures them). When a trained ViML checkpoint fits the active encoders, the engine uses the learned
+path instead (viml_path.py).
 """
 from __future__ import annotations
 
@@ -17,9 +20,11 @@ import numpy as np
 from .. import config
 from ..errors import NoVideoStreamError
 from ..settings import get_settings
-from .video_words import VideoWords, mean_descriptors, sound_words, visual_words
+from ..encoders.base import l2_normalize
+from .video_words import VideoWords, load_rules, mean_descriptors, scene_words, sound_words, visual_words
 
 FRAME_SIZE = 112  # descriptors shrink frames to ~64 px anyway; decoding smaller is cheaper
+SCENE_FRAME_SIZE = 224  # EfficientNet-Lite0's input; halved (2x2 mean) for the descriptors
 SILENCE_RMS = 1e-4  # a soundtrack quieter than this (digital silence) has no sound scene
 
 
@@ -31,20 +36,23 @@ class VideoQuery:
     reasons: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     speech_score: float | None = None  # the soundtrack's speech (speech_score); None without sound
+    seen: list[dict] = field(default_factory=list)  # per segment: top ImageNet classes and the words they gave
+    heard_music: float | None = None  # the soundtrack's YAMNet "Music" score; None: no soundtrack
+    own_music_weight: float = 0.0  # the share of the video vector the heard music took (0: none heard or off)
 
 
-def soundtrack_classes(video: Path, info) -> dict[str, float]:
-    """AudioSet class -> mean YAMNet score over the video's own sound; {} when silent or absent."""
+def soundtrack_classes(video: Path, info) -> tuple[dict[str, float], np.ndarray | None]:
+    """(AudioSet class -> mean YAMNet score over the video's own sound, the 16 kHz sound); ({}, None) when silent."""
     from ..encoders.profiles import load_music_encoder
     from ..media.audio import extract_soundtrack
 
     audio = extract_soundtrack(video, 16000, max_s=get_settings().max_video_s, info=info)
     if audio is None or len(audio) == 0 or float(np.sqrt(np.mean(audio**2))) < SILENCE_RMS:
-        return {}
+        return {}, None
     yamnet = load_music_encoder("yamnet")
     frames = yamnet.analyze(audio)
     mean = frames.scores.mean(axis=0)
-    return {label: float(s) for label, s in zip(yamnet.labels, mean)}
+    return {label: float(s) for label, s in zip(yamnet.labels, mean)}, audio
 
 
 def speech_score(classes: dict[str, float]) -> float:
@@ -55,7 +63,7 @@ def speech_score(classes: dict[str, float]) -> float:
 def video_speech_score(video: str | Path) -> float | None:
     """speech_score of a video's own sound, None when it has no audio stream."""
     info = open_query_video(video)
-    return speech_score(soundtrack_classes(Path(video), info)) if info.has_audio else None
+    return speech_score(soundtrack_classes(Path(video), info)[0]) if info.has_audio else None
 
 
 def open_query_video(video: str | Path):
@@ -70,34 +78,73 @@ def open_query_video(video: str | Path):
     return info
 
 
-def describe_video(video: str | Path, report=lambda frac, desc: None) -> tuple[VideoWords, dict[str, float]]:
-    """Music words for a video, and the seconds spent decoding and analysing it; the words' speech_score says
-    how much of its sound is speech (None without an audio stream)."""
+@dataclass
+class VideoDescription:
+    words: VideoWords
+    timings: dict[str, float]
+    own_music: np.ndarray | None = None  # the soundtrack (16 kHz) when music was heard in it, else None
+
+
+def _halve(frames: np.ndarray) -> np.ndarray:
+    """2x2 mean: 224 px frames -> the 112 px the descriptor thresholds were set on."""
+    n, h, w, c = frames.shape
+    return frames.reshape(n, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4)).astype(np.uint8)
+
+
+def describe_video(video: str | Path, report=lambda frac, desc: None, settings=None) -> VideoDescription:
+    """Music words for a video, the seconds spent on each stage, and its own music if any."""
     from ..encoders.visual import VisualDescriptors
     from ..media.video import iter_segments
 
+    settings = settings or get_settings()
     video = Path(video)
-    timings: dict[str, float] = {}
+    timings: dict[str, float] = {"video_decoding": 0.0, "visual_descriptors": 0.0}
     t0 = time.perf_counter()
     info = open_query_video(video)
+    scenes = None
+    if settings.video_scenes:
+        from ..encoders.efficientnet import load_efficientnet
+
+        report(0.02, "loading the image classifier")
+        t = time.perf_counter()
+        scenes = load_efficientnet()
+        timings["scene_model_load"] = time.perf_counter() - t
     report(0.05, "decoding video frames")
     descriptor = VisualDescriptors()
-    rows, describe_s, t_loop = [], 0.0, time.perf_counter()
-    for segment in iter_segments(video, fps=config.VIDEO_FPS, size=FRAME_SIZE, info=info):
+    step = max(1, round(config.VIDEO_FPS / config.SCENE_FPS))
+    rows, probs, starts = [], [], []
+    size = SCENE_FRAME_SIZE if scenes is not None else FRAME_SIZE
+    t_loop = time.perf_counter()
+    for segment in iter_segments(video, fps=config.VIDEO_FPS, size=size, info=info):
         t = time.perf_counter()
-        rows.append(descriptor.describe_segment(segment.frames, config.VIDEO_FPS))
-        describe_s += time.perf_counter() - t
-    timings["video_decoding"] = (time.perf_counter() - t_loop) - describe_s + (t_loop - t0)  # incl. probe
-    timings["visual_descriptors"] = describe_s
-    words = visual_words(mean_descriptors(rows, descriptor.names))
+        starts.append(segment.start_s)
+        rows.append(descriptor.describe_segment(_halve(segment.frames) if scenes is not None else segment.frames,
+                                                config.VIDEO_FPS))
+        timings["visual_descriptors"] += time.perf_counter() - t
+        if scenes is not None:
+            t = time.perf_counter()
+            probs.append(scenes.run(segment.frames[::step])[0].mean(axis=0))
+            timings["scene_classes"] = timings.get("scene_classes", 0.0) + time.perf_counter() - t
+    spent = sum(v for k, v in timings.items() if k != "video_decoding" and k != "scene_model_load")
+    timings["video_decoding"] = (time.perf_counter() - t_loop) - spent + (t_loop - t0)  # incl. probe
+    words = VideoWords()
+    if scenes is not None:
+        scene_words(np.stack(probs), scenes.labels, starts, words)
+    if settings.video_looks:
+        visual_words(mean_descriptors(rows, descriptor.names), words)
     report(0.5, "listening to the video's soundtrack")
     t1 = time.perf_counter()
+    own_music = None
     if info.has_audio:
-        classes = soundtrack_classes(video, info)
+        classes, audio = soundtrack_classes(video, info)
         sound_words(classes, words)
+        if audio is not None:
+            words.heard_music = classes.get(load_rules()["own_music"]["music_class"], 0.0)
+            if words.heard_music >= load_rules()["own_music"]["min_score"]:
+                own_music = audio
         words.speech_score = speech_score(classes)
     timings["soundtrack"] = time.perf_counter() - t1
-    return words, timings
+    return VideoDescription(words, timings, own_music)
 
 
 def embed_video_words(space, words: VideoWords) -> tuple[str, np.ndarray]:
@@ -106,10 +153,29 @@ def embed_video_words(space, words: VideoWords) -> tuple[str, np.ndarray]:
     return text, space.embed_text([text])[0]
 
 
+def embed_own_music(space, audio: np.ndarray) -> np.ndarray:
+    """The video's own music in `space`: the library's music encoders over its 10 s windows, averaged."""
+    from .zero_shot import analyze_audio, clip_embedding
+
+    return clip_embedding(space, analyze_audio(len(audio) / 16000.0, [(0.0, audio)]))
+
+
+def video_vector(space, described: VideoDescription, weight: float | None = None) -> tuple[str, np.ndarray, float]:
+    """(embedded description, the video's query vector, the share its own music took)."""
+    text, vec = embed_video_words(space, described.words)
+    weight = get_settings().own_music_weight if weight is None else weight
+    if described.own_music is None or weight <= 0.0:
+        return text, vec, 0.0
+    music = embed_own_music(space, described.own_music)
+    return text, l2_normalize((1.0 - weight) * vec + weight * music), weight
+
+
 def encode_video_query(engine, video: str | Path, report=lambda frac, desc: None) -> VideoQuery:
-    words, timings = describe_video(video, report)
+    described = describe_video(video, report)
     report(0.8, "embedding the video's description")
     t = time.perf_counter()
-    text, vector = embed_video_words(engine.space, words)
-    timings["video_text_encoding"] = time.perf_counter() - t
-    return VideoQuery("zero-shot-video", text, vector, words.reasons, timings, words.speech_score)
+    text, vector, music_share = video_vector(engine.space, described)
+    timings = {**described.timings, "video_text_encoding": time.perf_counter() - t}
+    words = described.words
+    return VideoQuery("zero-shot-video", text, vector, words.reasons, timings, speech_score=words.speech_score,
+                      seen=words.seen, heard_music=words.heard_music, own_music_weight=music_share)

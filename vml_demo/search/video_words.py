@@ -1,7 +1,9 @@
-"""Describe a video in music words, from what it looks like and what it sounds like (zero-shot path).
+"""Describe a video in music words, from what is in it, what it looks like and what it sounds like (zero-shot path).
 
 The rules live in vml_demo/data/video_to_music.json (documented there). Each fired rule adds words and
-a reason, so the app can say why a video got e.g. "slow, calm, ambient" music.
+a reason, so the app can say why a video got e.g. "slow, calm, ambient" music. Scene rules read
+EfficientNet-Lite0's ImageNet classes per segment; `seen` keeps each segment's top classes and the words
+they became, for the search response.
 """
 from __future__ import annotations
 
@@ -27,6 +29,8 @@ class VideoWords:
     words: list[str] = field(default_factory=list)  # in order of first appearance, no repeats
     reasons: list[str] = field(default_factory=list)  # "slow, calm: little motion, long shots"
     speech_score: float | None = None  # how much of the soundtrack is speech (video_query.speech_score)
+    seen: list[dict] = field(default_factory=list)  # per segment: start_s, top ImageNet classes, the words they gave
+    heard_music: float | None = None  # the soundtrack's mean YAMNet "Music" score; None without a soundtrack
 
     def add(self, words: list[str], because: str) -> None:
         new = [w for w in words if w not in self.words]
@@ -62,6 +66,51 @@ def sound_words(class_scores: dict[str, float], out: VideoWords | None = None) -
         top = [t for t, s in sorted(mapped.items(), key=lambda ts: -ts[1]) if s >= 0.05][: own["max_terms"]]
         if top:
             out.add(top, own["because"])
+    return out
+
+
+def _class_ids(spec: list) -> list[int]:
+    """[[a, b], c, ...] -> a..b (inclusive), c, ...: ImageNet index runs as the rules file writes them."""
+    ids: list[int] = []
+    for item in spec:
+        ids.extend(range(item[0], item[1] + 1) if isinstance(item, list) else [item])
+    return ids
+
+
+@functools.lru_cache(maxsize=1)
+def scene_groups() -> tuple[tuple[dict, np.ndarray], ...]:
+    return tuple((g, np.array(_class_ids(g["classes"]), np.int64)) for g in load_rules()["scenes"]["groups"])
+
+
+def _segment_words(probs: np.ndarray) -> list[str]:
+    """The scene and instrument words one segment's class probabilities [1000] give on their own."""
+    rules = load_rules()["scenes"]
+    words = [w for g, ids in scene_groups() if probs[ids].sum() >= rules["min_score"] for w in g["words"]]
+    inst = rules["instruments"]
+    words += [w for c, w in inst["words_per_class"].items() if probs[int(c)] >= inst["min_score"]]
+    return list(dict.fromkeys(words))
+
+
+def scene_words(segment_probs: np.ndarray, labels, starts, out: VideoWords | None = None) -> VideoWords:
+    """segment_probs: [S, 1000] mean ImageNet class probabilities per segment; labels: the 1000 class names."""
+    out = out or VideoWords()
+    rules = load_rules()["scenes"]
+    if len(segment_probs) == 0:
+        return out
+    for start, probs in zip(starts, segment_probs):
+        top = [(labels[i], round(float(probs[i]), 3)) for i in np.argsort(-probs)[: rules["top_classes"]]
+               if probs[i] >= rules["min_class_prob"]]
+        out.seen.append({"start_s": round(float(start), 2), "classes": top, "words": _segment_words(probs)})
+    mean = segment_probs.mean(axis=0)
+    for group, ids in scene_groups():
+        score = float(mean[ids].sum())
+        if score >= rules["min_score"]:
+            named = [labels[i] for i in ids[np.argsort(-mean[ids])][:2] if mean[i] >= rules["min_class_prob"]]
+            out.add(group["words"], f"{group['because']} ({', '.join(named) or group['name']}: {score:.2f})")
+    inst = rules["instruments"]
+    for c, word in inst["words_per_class"].items():
+        if mean[int(c)] >= inst["min_score"]:
+            out.add([word], f"{inst['because']} ({labels[int(c)]}: {mean[int(c)]:.2f})")
     return out
 
 

@@ -171,7 +171,7 @@ def split_items(items: list[VideoItem], val_frac: float, seed: int) -> tuple[lis
     return [items[i] for i in order[n_val:]], val
 
 
-def train_viml(folder: str | Path, out_dir: str | Path, *, video_encoder: str = "visual_descriptors",
+def train_viml(folder: str | Path, out_dir: str | Path, *, video_encoder: str = "efficientnet_lite0",
                text_encoder_name: str = "minilm", methods: tuple[str, ...] = ("tags", "data2text", "prompt2text"),
                per_method: int = 2, val_frac: float = 0.2, overrides: dict | None = None,
                resume: bool = False, cache_dir: str | Path | None = None, progress: bool = True,
