@@ -118,22 +118,13 @@ def split_by_group(group_keys: list[str], val_frac: float, seed: int) -> tuple[l
     return train, val
 
 
-def train_music_text(db_dirs: list[str | Path], out_dir: str | Path, *, text_encoder_name: str = "minilm",
-                     methods: tuple[str, ...] = ("tags", "data2text", "prompt2text"), per_method: int = 2,
-                     val_frac: float = 0.1, overrides: dict | None = None, resume: bool = False,
-                     progress: bool = True):
-    """Train the tower on every library index in `db_dirs`; writes out_dir/{best,last} and returns TrainResult."""
+def _prepare(db_dirs, text_encoder_name: str, methods, per_method: int, val_frac: float, overrides: dict | None):
+    """Examples, split and every text's embedding, shared by the runs of a sweep over real_text_ratio."""
     from ..encoders.text import load_text_encoder
-    from ..model.factory import create_model, load_config
-    from ..model.training import train_contrastive
+    from ..model.factory import load_config
 
     cfg = load_config("music_text_default", overrides)
     text_cfg = cfg.get("text", {})
-    ratio = float(text_cfg.get("real_text_ratio") or 0.0)
-    if not 0.0 <= ratio <= 1.0:
-        from ..errors import QueryError
-
-        raise QueryError(f"text.real_text_ratio must be between 0 and 1, got {ratio}")
     source = WeakTextSource(Path(text_cfg["real_text"]) if text_cfg.get("real_text") else None)
     tables, weak = [], {}
     for db in db_dirs:
@@ -149,15 +140,46 @@ def train_music_text(db_dirs: list[str | Path], out_dir: str | Path, *, text_enc
         from ..errors import LibraryError
 
         raise LibraryError("Too little music to train on (fewer than 4 windows in the given indexes)")
-    train_idx, val_idx = split_by_group(examples.split_keys, val_frac, seed)
-    train_data = to_paired(examples, text_encoder, train_idx, ratio)
-    val_data = to_paired(examples, text_encoder, val_idx).with_pick("first") if val_idx else None
+    split = split_by_group(examples.split_keys, val_frac, seed)
     spec = tables[0][1].feature_spec
     cfg["features"].update({
         "music_dim": int(examples.features[0].shape[1]), "text_dim": int(text_encoder.dim),
         "text_encoder": text_encoder.name, "music_encoder": "+".join(dict.fromkeys(e for e, _, _ in spec)),
         "feature_spec": [list(s) for s in spec], "input_kinds": list(input_kinds),
     })
+    unique = sorted({t for ts in examples.texts + examples.real_texts for t in ts})
+    cached = _CachedTexts(text_encoder, dict(zip(unique, text_encoder.encode(unique))) if unique else {})
+    return cfg, examples, cached, split
+
+
+class _CachedTexts:
+    """The frozen text encoder's embeddings of a fixed set of texts, computed once."""
+
+    def __init__(self, encoder, vecs: dict):
+        self.name, self.dim, self.vecs = encoder.name, encoder.dim, vecs
+
+    def encode(self, texts):
+        return [self.vecs[t] for t in texts]
+
+
+def _ratio(cfg: dict) -> float:
+    ratio = float(cfg.get("text", {}).get("real_text_ratio") or 0.0)
+    if not 0.0 <= ratio <= 1.0:
+        from ..errors import QueryError
+
+        raise QueryError(f"text.real_text_ratio must be between 0 and 1, got {ratio}")
+    return ratio
+
+
+def _fit(cfg: dict, examples: MusicTextExamples, text_encoder, split, db_dirs, methods, per_method: int,
+         out_dir: Path, resume: bool, progress: bool):
+    from ..model.factory import create_model
+    from ..model.training import train_contrastive
+
+    ratio, seed = _ratio(cfg), int(cfg["train"]["seed"])
+    train_idx, val_idx = split
+    train_data = to_paired(examples, text_encoder, train_idx, ratio)
+    val_data = to_paired(examples, text_encoder, val_idx).with_pick("first") if val_idx else None
     cfg["train"]["progress"] = progress
     model = create_model(cfg, seed=seed)
     n_tracks = len(set(examples.track_keys))
@@ -174,7 +196,37 @@ def train_music_text(db_dirs: list[str | Path], out_dir: str | Path, *, text_enc
                      f"{len(with_real)} of {n_tracks} tracks, {n_real} distinct texts; real_text_ratio {ratio:g} "
                      f"(share of training draws taken from it)",
         "text_encoder": f"{text_encoder.name} (frozen, {text_encoder.dim}-d)",
+        "limitations": "- The synthesised descriptions come from the same taggers' thresholded output the tower "
+                       "takes as input; the weak real text (when real_text_ratio > 0) is Debian metadata that "
+                       "mostly describes the game, not its music, and is shared by all tracks of a package.\n"
+                       "- Training music is game music; the evaluation sets are General MIDI renders and a small "
+                       "set of Debian tracks with weak labels: all are far from the music people put under videos.\n"
+                       "- Which space measures better is stated in the Evaluation section, read from metrics.json; "
+                       "`VML_SPACE=auto` picks by those dev-split numbers.",
     }
-    out_dir = Path(out_dir)
     resume_from = out_dir / "last" if resume and (out_dir / "last").exists() else None
     return train_contrastive(model, train_data, val_data, out_dir=out_dir, resume_from=resume_from, model_card=card)
+
+
+def train_music_text(db_dirs: list[str | Path], out_dir: str | Path, *, text_encoder_name: str = "minilm",
+                     methods: tuple[str, ...] = ("tags", "data2text", "prompt2text"), per_method: int = 2,
+                     val_frac: float = 0.1, overrides: dict | None = None, resume: bool = False,
+                     progress: bool = True, real_text_ratios: tuple[float, ...] | None = None):
+    """Train the tower on every library index in `db_dirs`; writes out_dir/{best,last} and returns TrainResult.
+
+    real_text_ratios: a sweep instead: one run per ratio from one preparation (examples, split, text
+    embeddings), written to out_dir/real_<ratio>/{best,last}; returns {ratio: TrainResult}.
+    """
+    import copy
+
+    cfg, examples, text_encoder, split = _prepare(db_dirs, text_encoder_name, methods, per_method, val_frac, overrides)
+    _ratio(cfg)
+    if real_text_ratios is None:
+        return _fit(cfg, examples, text_encoder, split, db_dirs, methods, per_method, Path(out_dir), resume, progress)
+    results = {}
+    for ratio in real_text_ratios:
+        run_cfg = copy.deepcopy(cfg)
+        run_cfg.setdefault("text", {})["real_text_ratio"] = float(ratio)
+        results[float(ratio)] = _fit(run_cfg, examples, text_encoder, split, db_dirs, methods, per_method,
+                                     Path(out_dir) / f"real_{float(ratio):g}", resume, progress)
+    return results
