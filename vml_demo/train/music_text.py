@@ -197,7 +197,7 @@ def _fit(cfg: dict, examples: MusicTextExamples, text_encoder, split, db_dirs, m
                      f"(share of training draws taken from it)",
         "text_encoder": f"{text_encoder.name} (frozen, {text_encoder.dim}-d)",
         "limitations": "- The synthesised descriptions come from the same taggers' thresholded output the tower "
-                       "takes as input; the weak real text (when real_text_ratio > 0) is Debian metadata that "
+                       "takes as input; the weak real text (when mixed in) is Debian metadata that "
                        "mostly describes the game, not its music, and is shared by all tracks of a package.\n"
                        "- Training music is game music; the evaluation sets are General MIDI renders and a small "
                        "set of Debian tracks with weak labels: all are far from the music people put under videos.\n"
