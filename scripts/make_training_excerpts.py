@@ -3,8 +3,11 @@
 Usage: python scripts/make_training_excerpts.py [--src data/debian_train/audio] [--out runs/debian_excerpts]
 then:  python -m vml_demo index runs/debian_excerpts --db runs/debian_index
 
-At most 4 tracks per Debian package (so no single game dominates), 150 tracks in all, seeded; each excerpt
-is 60 s starting 10 s in (past intros), re-encoded to Ogg Opus 64 kb/s. Run scripts/fetch_debian_music.py first.
+At most 4 tracks per Debian package (so no single game dominates), seeded per package (a package's choice
+does not depend on which other packages are there, so excerpts can be cut and indexed while a fetch is still
+running), then at most --tracks in all; each excerpt is 60 s starting 10 s in (past intros), re-encoded to
+Ogg Opus 64 kb/s, so indexing costs at most 60 s of audio per track. Excerpts in --out that are no longer
+chosen are removed. Run scripts/fetch_debian_music.py first.
 """
 from __future__ import annotations
 
@@ -30,17 +33,21 @@ def main() -> None:
     by_package = collections.defaultdict(list)
     for f in sorted(src.iterdir()):
         by_package[f.name.split("__")[0]].append(f)  # fetch_debian_music names files PACKAGE__NAME
-    rng = random.Random(args.seed)
     chosen = []
-    for _, files in sorted(by_package.items()):
-        rng.shuffle(files)
+    for package, files in sorted(by_package.items()):
+        random.Random(f"{args.seed}:{package}").shuffle(files)
         chosen += files[: args.per_package]
-    rng.shuffle(chosen)
-    for f in sorted(chosen[: args.tracks]):
-        target = out / (f.stem + ".ogg")
+    random.Random(args.seed).shuffle(chosen)
+    targets = {out / (f.stem + ".ogg"): f for f in sorted(chosen[: args.tracks])}
+    for stale in set(out.glob("*.ogg")) - set(targets):
+        stale.unlink()
+    for target, f in targets.items():
         if not target.exists():
-            subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-ss", "10", "-i", str(f), "-t", "60",
-                            "-c:a", "libopus", "-b:a", "64k", str(target)], check=False, timeout=300)
+            partial = target.with_suffix(".part.ogg")  # renamed when complete: an interrupted cut is redone
+            subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-ss", "10", "-i", str(f), "-t",
+                            "60", "-c:a", "libopus", "-b:a", "64k", str(partial)], check=False, timeout=300)
+            if partial.exists():
+                partial.rename(target)
     print(f"{len(list(out.glob('*.ogg')))} excerpts in {out} from {len(by_package)} packages")
 
 

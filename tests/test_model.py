@@ -266,6 +266,24 @@ def test_paired_features_pads_masks_and_samples_alternatives():
     assert data.valid_rows("music_feats").shape == (5, 3)
 
 
+def test_paired_features_mixes_a_second_text_source_at_the_given_rate():
+    real = [np.array([[10.0], [11.0]]), np.zeros((0, 1)), np.array([[12.0]])]
+    fields = {"music_feats": [np.ones(2)] * 3, "text_emb": [np.array([1.0]), np.array([2.0]), np.array([3.0])],
+              "real_text_emb": real}
+
+    def draws(ratio, pick="random"):
+        data = PairedFeatures(fields, mix={"text_emb": ("real_text_emb", ratio)}, pick=pick)
+        batches = [next(data.batches(3, epoch=e, seed=0)) for e in range(400)]
+        assert all("real_text_emb" not in b for b in batches)
+        return np.array([b["text_emb"][:, 0].tolist() for b in batches])
+
+    half = draws(0.5)
+    assert set(half[:, 0]) == {1.0, 10.0, 11.0} and set(half[:, 1]) == {2.0}  # no real text: keeps its own
+    assert 0.4 < (half[:, 2] == 12.0).mean() < 0.6 and 0.4 < (half[:, 0] > 5).mean() < 0.6
+    assert (draws(1.0)[:, [0, 2]] > 5).all() and (draws(0.0) < 5).all()
+    assert (draws(1.0, pick="first") == [1.0, 2.0, 3.0]).all()  # evaluation never mixes
+
+
 def test_resume_continues_identically(tmp_path):
     train, val = tiny_viml_data(64, 0), tiny_viml_data(32, 1).with_pick("first")
     overrides = {"model": {"dropout": 0.1, "text_dropout": 0.5, "video_dropout": 0.2}}

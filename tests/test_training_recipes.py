@@ -53,6 +53,47 @@ def test_music_text_training_resumes(music_text_run, small_library):
     assert resumed.history[:3] == first.history
 
 
+def test_weak_text_reads_catalog_fields_descriptions_and_game_tags():
+    from vml_demo.train.weak_text import track_texts
+
+    meta = {"package": "x-data", "title": "Calm Waters", "artist": "Ann", "genre": "Ambient",
+            "path": "/usr/share/games/x/music/DarkForest_02.ogg"}
+    package = {"description": "Data files for x", "tags": ["game::arcade", "role::app-data"],
+               "long_description": "X is a relaxing underwater game with a soothing soundtrack.\n"
+                                   "This package contains the data files.",
+               "related": [{"description": "underwater arcade game", "tags": ["game::arcade"],
+                            "long_description": ""}]}
+    texts = track_texts(meta, package)
+    assert texts == ["Calm Waters by Ann", "ambient music", "dark forest", "Data files for x",
+                     "X is a relaxing underwater game with a soothing soundtrack.", "arcade game",
+                     "underwater arcade game"]  # packaging sentences and non-game tags left out, repeats once
+    assert track_texts({**meta, "title": "", "genre": "Other", "path": "bgm2.ogg"}, None) == []
+
+
+def test_real_text_training_splits_by_package_and_mixes_texts(small_library, tmp_path):
+    from vml_demo.encoders.text import load_text_encoder
+    from vml_demo.library.features import load_window_table
+    from vml_demo.library.store import LibraryStore
+    from vml_demo.train.music_text import build_examples, split_by_group, to_paired, train_music_text, weak_texts_for
+    from vml_demo.train.weak_text import WeakTextSource
+
+    weak = weak_texts_for(small_library, WeakTextSource())  # the bundled tracks' real Debian metadata
+    store = LibraryStore(small_library)
+    table = load_window_table(store)
+    store.close()
+    assert len(weak) == 6 and all(t.texts for t in weak.values())
+    examples = build_examples([("db", table)], ("tags",), 1, 0, weak={"db": weak})
+    train, val = split_by_group(examples.split_keys, 0.3, 0)
+    assert val and {examples.split_keys[i] for i in train}.isdisjoint(examples.split_keys[i] for i in val)
+    assert all(k.startswith("package:") for k in examples.split_keys)
+    paired = to_paired(examples, load_text_encoder("minilm"), train, real_text_ratio=0.5)
+    assert paired.mix == {"text_emb": ("real_text_emb", 0.5)} and "real_text_emb" in paired.mix_sources
+    over = {**FAST, "text": {"real_text_ratio": 0.5}}
+    result = train_music_text([small_library], tmp_path, methods=("tags",), overrides=over, progress=False)
+    card = (tmp_path / "best" / "model_card.md").read_text()
+    assert "real_text_ratio 0.5" in card and "6 of 6 tracks" in card and len(result.history) == 3
+
+
 def _music_video(path, pattern: str, freq: float, seconds: int = 25):
     ffmpeg("-f", "lavfi", "-i", f"{pattern}=size=160x120:rate=12:duration={seconds}",
            "-f", "lavfi", "-i", f"sine=frequency={freq}:duration={seconds}",

@@ -9,6 +9,9 @@ LIBRARY_AUDIO_DIR = ASSETS_DIR / "library"
 SAMPLE_VIDEOS_DIR = ASSETS_DIR / "videos"
 CHECKPOINTS_DIR = REPO_ROOT / "checkpoints"
 DATA_DIR = Path(__file__).resolve().parent / "data"
+# Provenance of the training music and the Debian package text the tower learns from (data/debian_train/README.md).
+DEBIAN_TRAIN_DIR = REPO_ROOT / "data" / "debian_train"
+LIBRARY_MANIFEST = LIBRARY_AUDIO_DIR / "library.json"
 
 # ViML: music and video are cut into 10 s segments; frames are sampled at 6 fps.
 WINDOW_S = 10.0

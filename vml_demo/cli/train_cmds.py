@@ -18,6 +18,16 @@ def _methods(text: str) -> tuple[str, ...]:
     return methods
 
 
+def _ratios(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        values = ()
+    if not values or not all(0.0 <= v <= 1.0 for v in values):
+        raise argparse.ArgumentTypeError("ratios are comma-separated numbers between 0 and 1")
+    return values
+
+
 def register(sub) -> None:
     train = sub.add_parser("train", help="train a model (music-text tower, or ViML on music videos)")
     tsub = train.add_subparsers(dest="model", metavar="MODEL", required=True)
@@ -35,7 +45,9 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=None, help="override the config's seed")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value, e.g. --set model.dropout=0.3 --set features.input_kinds=[scores]")
+                   help="override a config value, e.g. --set model.dropout=0.3 --set text.real_text_ratio=0.5")
+    p.add_argument("--real-text-ratios", type=_ratios, default=None, metavar="R,R,...",
+                   help="sweep text.real_text_ratio: one run per value from one preparation, in OUT/real_<R>")
     p.set_defaults(func=cmd_train_music_text)
 
     p = tsub.add_parser("viml", help="ViML tri-modal model on a folder of music videos",
@@ -165,9 +177,12 @@ def cmd_train_music_text(args: argparse.Namespace) -> int:
     result = train_music_text(args.db or [str(get_settings().db_dir)], out, text_encoder_name=args.text_encoder,
                               methods=args.methods, per_method=args.per_method,
                               overrides=_overrides(args, "music_text_default"),
-                              resume=args.resume)
-    print(f"best epoch {result.best_epoch}: " + ", ".join(f"{k} {v:.3f}" for k, v in (result.best_metrics or {}).items()))
-    print(f"checkpoint: {result.best_dir}")
+                              resume=args.resume, real_text_ratios=args.real_text_ratios)
+    for ratio, run in (result.items() if isinstance(result, dict) else [(None, result)]):
+        label = "" if ratio is None else f"real_text_ratio {ratio:g}: "
+        print(f"{label}best epoch {run.best_epoch}: "
+              + ", ".join(f"{k} {v:.3f}" for k, v in (run.best_metrics or {}).items()))
+        print(f"checkpoint: {run.best_dir}")
     return 0
 
 

@@ -44,9 +44,14 @@ class PairedFeatures:
                    source (video or track): examples sharing it are not each other's negatives
                    (multi_positive) and form one group in evaluation.
     pick: "random" (training) or "first" (deterministic evaluation) among alternatives.
+    mix: {target: (source, p)}, e.g. {"text_emb": ("real_text_emb", 0.5)}: when picking at random, each
+      example's target is drawn from its `source` alternatives instead with probability p (examples with
+      none keep the target), so about p of every batch comes from the other text source, as MuLan mixes
+      its sources per batch. A source may have zero alternatives for an example and is not batched itself.
     """
 
-    def __init__(self, fields: dict, alternative_keys=("text_emb",), pick: str = "random"):
+    def __init__(self, fields: dict, alternative_keys=("text_emb",), pick: str = "random",
+                 mix: dict[str, tuple[str, float]] | None = None):
         if pick not in ("random", "first"):
             raise ValueError("pick must be 'random' or 'first'")
         sizes = {k: len(v) for k, v in fields.items()}
@@ -54,10 +59,14 @@ class PairedFeatures:
             raise ValueError(f"fields differ in length: {sizes}")
         self.n = next(iter(sizes.values()))
         self.pick = pick
-        self.sequences, self.alternatives, self.plain = {}, {}, {}
+        self.mix = dict(mix or {})
+        sources = {source for source, _ in self.mix.values()}
+        self.sequences, self.alternatives, self.plain, self.mix_sources = {}, {}, {}, {}
         for key, values in fields.items():
             if key.endswith("_feats"):
                 self.sequences[key] = _pad([_as_2d(v) for v in values])
+            elif key in sources:
+                self.mix_sources[key] = _pad([_as_2d(v) for v in values], allow_empty=True)
             elif key in alternative_keys:
                 self.alternatives[key] = _pad([_as_2d(v) for v in values])
             else:
@@ -69,9 +78,10 @@ class PairedFeatures:
     def subset(self, indices) -> PairedFeatures:
         out = PairedFeatures.__new__(PairedFeatures)
         idx = torch.as_tensor(np.asarray(indices), dtype=torch.long)
-        out.n, out.pick = len(idx), self.pick
+        out.n, out.pick, out.mix = len(idx), self.pick, self.mix
         out.sequences = {k: (v[idx], n[idx]) for k, (v, n) in self.sequences.items()}
         out.alternatives = {k: (v[idx], n[idx]) for k, (v, n) in self.alternatives.items()}
+        out.mix_sources = {k: (v[idx], n[idx]) for k, (v, n) in self.mix_sources.items()}
         out.plain = {k: v[idx] for k, v in self.plain.items()}
         return out
 
@@ -91,11 +101,12 @@ class PairedFeatures:
         gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
         order = torch.randperm(self.n, generator=gen) if shuffle else torch.arange(self.n)
         choice_u = torch.rand(self.n, generator=gen)  # drawn whether used or not: same stream either way
+        mix_u = torch.rand(self.n, generator=gen) if self.mix else None  # after choice_u: unmixed runs unchanged
         stop = self.n - self.n % batch_size if drop_last and self.n >= batch_size else self.n
         for start in range(0, stop, batch_size):
-            yield self._batch(order[start:start + batch_size], choice_u)
+            yield self._batch(order[start:start + batch_size], choice_u, mix_u)
 
-    def _batch(self, idx: torch.Tensor, choice_u: torch.Tensor) -> dict:
+    def _batch(self, idx: torch.Tensor, choice_u: torch.Tensor, mix_u: torch.Tensor | None = None) -> dict:
         batch = {}
         for key, (values, lengths) in self.sequences.items():
             lens = lengths[idx]
@@ -106,6 +117,13 @@ class PairedFeatures:
             n_alt = counts[idx]
             which = torch.zeros_like(n_alt) if self.pick == "first" else (choice_u[idx] * n_alt).long().clamp_max(n_alt - 1)
             batch[key] = values[idx, which]
+        if self.pick == "random" and mix_u is not None:
+            for target, (source, p) in self.mix.items():
+                values, counts = self.mix_sources[source]
+                n_alt = counts[idx]
+                use = (mix_u[idx] < p) & (n_alt > 0)
+                which = torch.minimum((choice_u[idx] * n_alt).long(), (n_alt - 1).clamp_min(0))
+                batch[target] = torch.where(use.unsqueeze(1), values[idx, which], batch[target])
         for key, values in self.plain.items():
             batch[key] = values[idx]
         return batch
@@ -116,11 +134,12 @@ def _as_2d(value) -> torch.Tensor:
     return t.unsqueeze(0) if t.dim() == 1 else t
 
 
-def _pad(rows: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+def _pad(rows: list[torch.Tensor], allow_empty: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     lengths = torch.tensor([r.shape[0] for r in rows])
-    if int(lengths.min()) < 1:
+    if int(lengths.min()) < 1 and not allow_empty:
         raise ValueError("every example needs at least one segment")
-    out = torch.zeros(len(rows), int(lengths.max()), rows[0].shape[1])
+    width = max(r.shape[1] for r in rows)
+    out = torch.zeros(len(rows), max(1, int(lengths.max())), width)
     for i, r in enumerate(rows):
         out[i, : r.shape[0]] = r
     return out, lengths
