@@ -140,6 +140,7 @@ def load_tokenizer_and_model(source: LMSource):
         del model.config.quantization_config
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))
+    staging.chmod(0o755)  # mkdtemp makes it private; the kept model is as readable as the rest of the cache
     try:
         tokenizer.save_pretrained(staging)
         model.save_pretrained(staging)

@@ -104,6 +104,20 @@ def clean_completion(raw: str, max_words: int = 60) -> str:
     return " ".join(text.split()[:max_words])
 
 
+class _NewlineStop:
+    """Stops generation once the last token holds a newline. (transformers' `stop_strings` first indexes the whole
+    vocabulary, which takes minutes for Gemma's 262k tokens on this CPU; one token's decode per step costs nothing.)"""
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        done = ["\n" in self.tokenizer.decode(row[-1:]) for row in input_ids]
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+
 class CausalLM:
     """A local causal language model (see lm.py for which) completing prompts greedily."""
 
@@ -138,7 +152,7 @@ class CausalLM:
             pad_id = self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else 0
         with torch.no_grad():
             output = self.model.generate(**inputs, do_sample=False, max_new_tokens=self.max_new_tokens,
-                                         stop_strings=["\n"], tokenizer=self.tokenizer, pad_token_id=pad_id)
+                                         stopping_criteria=[_NewlineStop(self.tokenizer)], pad_token_id=pad_id)
         new_tokens = output[0, inputs["input_ids"].shape[1]:]
         return self.tokenizer.decode(new_tokens, skip_special_tokens=True)
 
