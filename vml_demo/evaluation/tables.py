@@ -97,9 +97,9 @@ def _generic(doc: dict, file: str) -> list[str]:
 
 def _renderer(name: str):
     """Table name -> (results file, render function)."""
-    m = re.fullmatch(r"music_text_(dev|test)_(synthetic|real)", name)
-    if m:
-        return f"music_text_{m[1]}.json", lambda doc, f: _music_text(doc, f, m[2])
+    m = re.fullmatch(r"(music_text|textsynth_towers)_(dev|test)_(synthetic|real)", name)
+    if m:  # textsynth_towers: towers trained on one text synthesis method each (ViML Table 2)
+        return f"{m[1]}_{m[2]}.json", lambda doc, f: _music_text(doc, f, m[3])
     m = re.fullmatch(r"video_(dev|test)", name)
     if m:
         return f"video_{m[1]}.json", _video

@@ -2,8 +2,8 @@
 
 - "tags": the confident tags, shuffled and comma-joined ("piano, calm, ambient").
 - "data2text": templated sentences, ordered, aggregated and compressed into one description (data2text.py).
-- "prompt2text": few-shot analogy prompt completed by a local causal LM (prompt2text.py); without an LM it falls
-  back to data2text, and `SynthesizedText.method_used` / `.label` say so.
+- "prompt2text": few-shot analogy prompt completed by a local causal LM (prompt2text.py); when no LM is available
+  or its text drops tags it falls back to data2text, and `SynthesizedText.method_used` / `.label` say so.
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vml_demo.config import P2T_EXEMPLARS
 from vml_demo.textsynth.aggregate import TagSet
 from vml_demo.textsynth.data2text import Data2Text
 from vml_demo.textsynth.prompt2text import Prompt2Text
@@ -29,7 +30,7 @@ class SynthesizedText:
     @property
     def label(self) -> str:
         """What produced the text, for counting in model cards: "data2text (prompt2text fallback)" when
-        prompt2text was asked for but no LM answered, else the method itself."""
+        prompt2text was asked for but no LM answered or its texts dropped tags, else the method itself."""
         if self.method_used == self.method_requested:
             return self.method_used
         return f"{self.method_used} ({self.method_requested} fallback)"
@@ -50,10 +51,11 @@ def tags_text(tagset: TagSet, rng: np.random.Generator) -> str:
 class TextSynthesizer:
     """Holds the loaded vocabulary, templates and exemplars; `synthesize` is the convenience wrapper."""
 
-    def __init__(self, vocabulary: Vocabulary | None = None, k_exemplars: int = 4):
+    def __init__(self, vocabulary: Vocabulary | None = None, k_exemplars: int = P2T_EXEMPLARS,
+                 prompt2text: Prompt2Text | None = None):
         self.vocabulary = vocabulary or load_vocabulary()
         self.data2text = Data2Text(self.vocabulary)
-        self.prompt2text = Prompt2Text(self.vocabulary, k=k_exemplars)
+        self.prompt2text = prompt2text or Prompt2Text(self.vocabulary, k=k_exemplars)
 
     def synthesize(self, tagset: TagSet, method: str, rng: np.random.Generator | int | None = None
                    ) -> SynthesizedText:
