@@ -192,6 +192,7 @@ def shots_video(path: Path, shot_s: list[float], width: int = 160, height: int =
     if tone_hz is not None:
         args += ["-map", f"{len(shot_s)}:a", *_AUDIO_CODECS[".mp4"], "-shortest"]
     ffmpeg(*args, *_video_codec(True), path)
+    return Path(path)
 
 
 def video_with_music(path: Path, music: Path, duration_s: float = 12.0) -> Path:

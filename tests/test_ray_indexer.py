@@ -56,7 +56,7 @@ def test_shards_round_trip_and_leftovers_are_merged_without_encoding(tmp_path, m
     from vml_demo.media.hashing import file_sha256
     import json
 
-    encoder_set = json.dumps(["band_energy"])
+    encoder_set = json.dumps([BandEnergyEncoder().fingerprint()])  # as plan_index keys it
     shards = [worker.encode(str(lib / name), file_sha256(lib / name), encoder_set) for name in ("tone_0.wav", "notes.ogg")]
     duration, spans, vectors = read_shard(shards[0])
     assert duration == pytest.approx(12.0, abs=0.05) and len(spans) == len(vectors[("band_energy", "emb")])

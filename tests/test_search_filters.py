@@ -219,7 +219,7 @@ def test_cli_like_refine_and_filters_json(engine, small_library):
 @pytest.mark.parametrize("args, message", [
     (["--instrumental", "--min-duration", "999"], "error: No track passes the filters: instrumental removed 0 of 6; "
                                                   "min duration 999 s removed 6 of 6"),
-    (["--bpm", "90-120"], "error: This library's index has no tempo data yet"),
+    (["--bpm", "290-300"], "error: No track passes the filters: tempo 290-300 BPM removed 6 of 6"),  # indexed with rhythm
     (["--bpm", "fast"], "error: BPM range 'fast' is not of the form 90-120"),
     (["--like", "nothing.ogg"], "error: nothing.ogg: no such audio file or library track"),
 ])
