@@ -61,7 +61,7 @@ def test_weak_text_reads_catalog_fields_descriptions_and_game_tags():
     package = {"description": "Data files for x", "tags": ["game::arcade", "role::app-data"],
                "long_description": "X is a relaxing underwater game with a soothing soundtrack.\n"
                                    "This package contains the data files.",
-               "related": [{"description": "underwater arcade game", "tags": ["game::arcade"],
+               "related": [{"description": "underwater arcade game", "tags": ["game::arcade", "game::TODO"],
                             "long_description": ""}]}
     texts = track_texts(meta, package)
     assert texts == ["Calm Waters by Ann", "ambient music", "dark forest", "Data files for x",

@@ -56,7 +56,9 @@ def package_texts(entry: dict) -> list[str]:
     for e in [entry, *entry.get("related", [])]:
         texts.append(e["description"])
         texts += _sentences(e["long_description"])
-        texts += [f"{t.split('::', 1)[1].replace('-', ' ')} game" for t in e["tags"] if t.startswith("game::")]
+        # "game::TODO" is debtags' "not yet tagged", not a kind of game
+        texts += [f"{t.split('::', 1)[1].replace('-', ' ')} game" for t in e["tags"]
+                  if t.startswith("game::") and t != "game::TODO"]
     return texts
 
 
