@@ -21,6 +21,8 @@ from .errors import SettingsError
 PROFILES = ("auto", "offline", "paper")
 TERM_EVIDENCE = ("calibrated", "max")
 HUBNESS = ("csls", "isoftmax", "off")
+BRIDGE_QUERY = ("embedding", "terms")
+BRIDGE_TEMPO = ("tagger", "bpm")
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
@@ -62,6 +64,20 @@ class Settings:
                               "tag bridge term evidence: calibrated (per-tagger z-scores over the library, soft) or max")
     hubness: str = _var("VML_HUBNESS", "off",
                         "hubness reduction in ranking: csls, isoftmax or off (query bank: the vocabulary's terms)")
+    # Tag bridge levers (TagBridgeSpace; benchmarks/bridge_tuning.py chose the values on dev): a text as the whole
+    # embedding or as sharpened weights on the terms it is like; how far above its library mean a term must be to
+    # count in a window (0: on dev every margin lost); whether tempo terms also read each track's BPM.
+    bridge_query: str = _var("VML_BRIDGE_QUERY", "terms",
+                             "tag bridge text: terms (sharpened weights on the terms it is like, on orthonormal term "
+                             "directions) or embedding (the whole MiniLM vector)")
+    bridge_query_t: float = _var("VML_BRIDGE_QUERY_T", "0.1",
+                                 "temperature of that softmax over a text's cosines to the term phrases (chosen on dev)")
+    bridge_margin: float = _var("VML_BRIDGE_MARGIN", "0",
+                                "tag bridge: a window keeps a term only by its z-score above this margin (0: any "
+                                "term above the library mean)")
+    bridge_tempo: str = _var("VML_BRIDGE_TEMPO", "bpm",
+                             "tag bridge tempo terms: bpm (also each track's BPM: slow / medium / fast) or tagger "
+                             "(MTT's fast/slow tags only)")
     # A trained ViML checkpoint for video search; unset: checkpoints/viml_<video encoder>_<text encoder>.
     viml_checkpoint: Path | None = _var("VML_VIML_CHECKPOINT", "unset",
                                         "a trained ViML checkpoint (default `checkpoints/viml_<video>_<text>`)")
@@ -116,21 +132,36 @@ def _path(raw: str, env: str) -> Path:
     return Path(raw).expanduser()
 
 
-def _positive_float(raw: str, env: str) -> float:
+def _number(raw: str, env: str) -> float:
     try:
-        value = float(raw)
+        return float(raw)
     except ValueError:
         raise SettingsError(f"{env}={raw!r} is not a number") from None
+
+
+def _positive_float(raw: str, env: str) -> float:
+    value = _number(raw, env)
     if not value > 0 or value == float("inf"):
         raise SettingsError(f"{env}={raw!r} must be a positive number of seconds")
     return value
 
 
+def _positive_number(raw: str, env: str) -> float:
+    value = _number(raw, env)
+    if not 0.0 < value < float("inf"):
+        raise SettingsError(f"{env}={raw!r} must be a positive number")
+    return value
+
+
+def _non_negative_float(raw: str, env: str) -> float:
+    value = _number(raw, env)
+    if not 0.0 <= value < float("inf"):
+        raise SettingsError(f"{env}={raw!r} must be a number >= 0")
+    return value
+
+
 def _unit_float(raw: str, env: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{env}={raw!r} is not a number") from None
+    value = _number(raw, env)
     if not 0.0 <= value <= 1.0:
         raise SettingsError(f"{env}={raw!r} must be between 0 and 1")
     return value
@@ -195,7 +226,8 @@ def _log_level(raw: str, env: str) -> str:
 _PARSERS: dict[str, Callable[[str, str], object]] = {
     "server_port": _int_in(1, 65535), "log_level": _log_level, "db_dir": _path, "libraries_dir": _path,
     "max_video_s": _positive_float, "profile": _profile, "device": _device, "clip_weights": _path,
-    "allow_download": _flag, "term_evidence": _choice(*TERM_EVIDENCE), "hubness": _choice(*HUBNESS), "viml_checkpoint": _path,
+    "allow_download": _flag, "term_evidence": _choice(*TERM_EVIDENCE), "hubness": _choice(*HUBNESS), "bridge_query": _choice(*BRIDGE_QUERY),
+    "bridge_query_t": _positive_number, "bridge_margin": _non_negative_float, "bridge_tempo": _choice(*BRIDGE_TEMPO), "viml_checkpoint": _path,
     "index_roots": _paths, "max_uploads": _int_in(1, 1_000_000), "max_upload_mb": _int_in(1, 1_000_000),
     "export_all_ratings": _flag, "video_scenes": _flag, "video_looks": _flag, "own_music_weight": _unit_float,
     "query_threads": _int_in(1, 1024),

@@ -38,6 +38,16 @@ LEVERS: tuple[Lever, ...] = (
           what="ranking: each window loses its mean similarity to its 10 nearest vocabulary-term phrases"),
     Lever("hubness reduction (inverted softmax)", "VML_HUBNESS", on="isoftmax", off="off",
           what="ranking: each window loses the log-sum-exp of its similarities to the vocabulary-term phrases"),
+    Lever("query in term space", "VML_BRIDGE_QUERY", on="terms", off="embedding",
+          what="tag bridge: a text becomes a softmax (T = VML_BRIDGE_QUERY_T) over its cosines to the term phrases, "
+               "and texts and windows are term weightings on orthonormal term directions (off: the whole text "
+               "embedding against sums of term embeddings)"),
+    Lever("sparse window evidence (margin 0.5)", "VML_BRIDGE_MARGIN", on="0.5", off="0",
+          what="tag bridge: a window's term z-scores lose 0.5 before negatives are cut, so only clearly present "
+               "terms count (margin chosen on dev among 0.5, 1, 2)"),
+    Lever("tempo terms from BPM", "VML_BRIDGE_TEMPO", on="bpm", off="tagger",
+          what="tag bridge: fast / medium tempo / slow also read from each track's BPM (slow < ~90, fast > ~125; "
+               "max with MTT's fast/slow tags)"),
 )
 
 

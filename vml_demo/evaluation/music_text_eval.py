@@ -42,6 +42,7 @@ def index_testset(folder: Path, db_dir: Path, show_progress: bool = True, tables
     store = LibraryStore(db_dir)
     try:
         table = load_window_table(store)
+        table.derived["track_tempos"] = store.track_tempos()  # the tag bridge's tempo terms may read BPM
     finally:
         store.close()
     if tables is not None:

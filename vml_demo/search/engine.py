@@ -60,6 +60,7 @@ class SearchEngine:
         window_term_matrix(self.table, self.store)  # from the library's derived cache when it is current
         self.tracks = {t.id: t for t in self.store.tracks()}
         self.tempos = self.store.track_tempos()  # track id -> BPM (library/rhythm.py)
+        self.table.derived["track_tempos"] = self.tempos  # the tag bridge's tempo terms may read BPM
         self.profile = active_profile(profile)
         self.text_encoder = load_text_encoder(self.profile.text_encoder)
         self.space: MusicSpace = choose_space(space or settings.space, self.table, self.text_encoder)

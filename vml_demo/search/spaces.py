@@ -12,6 +12,7 @@ unmeasured or does not fit; every choice says why in `notes`, with the numbers i
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
@@ -22,9 +23,13 @@ from ..encoders.cached_text import persistent_rows
 from ..errors import VmlError, WeightsUnavailableError
 from ..library.features import WindowTable
 from ..settings import get_settings
-from ..textsynth.terms import TermCalibration, distinctive_weights, window_term_matrix
+from ..textsynth.tempo_terms import rhythm_term_scores
+from ..textsynth.terms import (TermCalibration, distinctive_weights, orthonormal_rows, query_term_weights,
+                               window_term_matrix)
 
 log = logging.getLogger(__name__)
+
+_CLAUSE_RE = re.compile(r"[,;/]|\band\b|\bwith\b", re.IGNORECASE)  # where a description's wants part
 
 METRICS_FILE = "metrics.json"  # written into a checkpoint folder by `evaluate music-text --checkpoint`
 
@@ -85,17 +90,48 @@ class TagBridgeSpace(MusicSpace):
         # the terms and from queries alike) leaves what tells terms apart.
         self.center = raw.mean(axis=0)
         self.term_vecs = raw - self.center
+        settings = get_settings()
+        self.query_t = settings.bridge_query_t if settings.bridge_query == "terms" else None
+        if self.query_t is not None:
+            self._use_term_weights()
+        self.margin = settings.bridge_margin
+        self.tempo = settings.bridge_tempo
         self.mean = self.std = self.calibration = None
         self.evidence = "max"
         if table is not None:
             self.fit(table)
 
+    def _use_term_weights(self) -> None:
+        """VML_BRIDGE_QUERY=terms: windows and texts alike become term weightings on orthonormal term directions,
+        so a query is scored by the terms it asks for against each window's evidence for them, unblurred by how
+        alike the term phrases' embeddings are (384-d vectors still: ranking and faiss stay as they are)."""
+        self.term_units = l2_normalize(self.term_vecs)
+        self.term_vecs = orthonormal_rows(self.term_vecs)
+
     def embed_text(self, texts: list[str]) -> np.ndarray:
-        return l2_normalize(self.text_encoder.encode(list(texts)) - self.center)
+        if self.query_t is None:
+            return l2_normalize(self.text_encoder.encode(list(texts)) - self.center)
+        return l2_normalize(self.text_term_weights(texts) @ self.term_vecs)
+
+    def text_term_weights(self, texts: list[str]) -> np.ndarray:
+        """Texts -> term weights [Q, T] summing to 1: each clause of a text (split at commas, "and", "with": a
+        description lists what it wants, "slow, calm, dark music") gets a softmax at temperature VML_BRIDGE_QUERY_T
+        over its cosines to the term phrases, and the text is the mean of its clauses, so one sharpened softmax
+        over the whole text does not keep only its strongest word."""
+        if not texts:
+            return np.zeros((0, len(self.terms)), np.float32)
+        clauses = [[c.strip() for c in _CLAUSE_RE.split(t) if c.strip()] or [t] for t in texts]
+        clauses = [[t] if len(c) == 1 else c for t, c in zip(texts, clauses)]  # one clause: the text as given
+        flat = [c for cs in clauses for c in cs]
+        vecs = l2_normalize(self.text_encoder.encode(flat) - self.center)
+        weights = query_term_weights(vecs @ self.term_units.T, self.query_t)
+        bounds = np.cumsum([0] + [len(c) for c in clauses])
+        return np.stack([weights[a:b].mean(axis=0) for a, b in zip(bounds[:-1], bounds[1:])])
 
     def describe(self) -> str:
-        return (f"tag bridge (no training) over {len(self.terms)} vocabulary terms ({self.evidence} term evidence), "
-                f"text encoder {self.text_encoder.name}")
+        query = "whole-embedding" if self.query_t is None else f"term-weight (softmax T={self.query_t:g})"
+        return (f"tag bridge (no training) over {len(self.terms)} vocabulary terms ({self.evidence} term evidence, "
+                f"margin {self.margin:g}, {query} queries, tempo from {self.tempo}), text encoder {self.text_encoder.name}")
 
     def fit(self, table: WindowTable) -> None:
         """Library statistics of each term, so the weights measure distinctiveness (VML_TERM_EVIDENCE)."""
@@ -103,19 +139,26 @@ class TagBridgeSpace(MusicSpace):
         if self.evidence == "calibrated":
             self.calibration = TermCalibration(table)
         else:
-            _, scores = window_term_matrix(table)
+            scores = self.term_scores(table)
             self.mean, self.std = scores.mean(axis=0), scores.std(axis=0)
+
+    def term_scores(self, table: WindowTable) -> np.ndarray:
+        """The taggers' term confidences [N, T]; with VML_BRIDGE_TEMPO=bpm, the max with the tempo terms read from
+        each track's BPM (textsynth/tempo_terms.py), when the table carries tempos."""
+        _, scores = window_term_matrix(table)
+        rhythm = rhythm_term_scores(table) if self.tempo == "bpm" else None
+        return scores if rhythm is None else np.maximum(scores, rhythm)
 
     def embed_term_scores(self, term_scores: np.ndarray) -> np.ndarray:
         """Max-evidence term confidences [N, T] -> window vectors (z-scores against the fitted library)."""
-        weights = term_scores if self.mean is None else distinctive_weights(term_scores, self.mean, self.std)
+        weights = (term_scores if self.mean is None
+                   else distinctive_weights(term_scores, self.mean, self.std, self.margin))
         return l2_normalize(weights @ self.term_vecs)
 
     def window_embeddings(self, table: WindowTable) -> np.ndarray:
         if self.calibration is not None:
             return l2_normalize(self.calibration.evidence(table) @ self.term_vecs)
-        _, scores = window_term_matrix(table)
-        return self.embed_term_scores(scores)
+        return self.embed_term_scores(self.term_scores(table))
 
 
 class TrainedSpace(MusicSpace):

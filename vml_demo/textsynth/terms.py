@@ -43,13 +43,33 @@ def window_term_matrix(table: WindowTable, store=None) -> tuple[list[str], np.nd
     return table.derived["term_matrix"]
 
 
-def distinctive_weights(term_scores: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    """How far above the library's typical confidence each term is (z-score, negatives cut to 0).
+def distinctive_weights(term_scores: np.ndarray, mean: np.ndarray, std: np.ndarray, margin: float = 0.0) -> np.ndarray:
+    """How far above the library's typical confidence each term is (z-score minus `margin`, negatives cut to 0).
 
     Taggers differ in scale (YAMNet's genre classes rarely exceed 0.3, MTT tags often do), and every
-    track is "music": what tells tracks apart is a term being stronger than usual.
+    track is "music": what tells tracks apart is a term being stronger than usual. A margin keeps only the
+    terms clearly present, so a hundred slightly-above-average terms do not drown the few strong ones.
     """
-    return np.clip((term_scores - mean) / np.maximum(std, 1e-3), 0.0, None)
+    return np.clip((term_scores - mean) / np.maximum(std, 1e-3) - margin, 0.0, None)
+
+
+def query_term_weights(term_sims: np.ndarray, temperature: float) -> np.ndarray:
+    """Texts' cosines to the term phrases [Q, T] -> weights [Q, T]: a softmax sharpened by `temperature`, so a
+    query counts the few terms it names rather than a little of every term its embedding is near."""
+    logits = term_sims / temperature
+    logits = logits - logits.max(axis=1, keepdims=True)
+    w = np.exp(logits)
+    return (w / w.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def orthonormal_rows(vectors: np.ndarray) -> np.ndarray:
+    """The orthonormal rows nearest to `vectors` [T, D] (T <= D; polar factor U V^T of the SVD): one direction
+    per term, so a window's score for a term-weighted query is the dot product of the two term weightings,
+    not blurred by how alike the term phrases' embeddings are."""
+    if vectors.shape[0] > vectors.shape[1]:
+        raise ValueError(f"{vectors.shape[0]} terms cannot have orthonormal directions in {vectors.shape[1]} dimensions")
+    u, _, vt = np.linalg.svd(np.asarray(vectors, np.float64), full_matrices=False)
+    return (u @ vt).astype(np.float32)
 
 
 def tagger_term_matrices(table: WindowTable) -> tuple[list[str], dict[str, np.ndarray]]:

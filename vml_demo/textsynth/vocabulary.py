@@ -2,7 +2,8 @@
 
 The data lives in `vml_demo/data/music_vocabulary.json` (its "about" block documents the schema). Three tagger
 vocabularies feed it: "mtt" and "msd" (musicnn's 50 MagnaTagATune / Million Song Dataset tags) and "audioset"
-(YAMNet's 521 AudioSet classes, given by mid or by display name).
+(YAMNet's 521 AudioSet classes, given by mid or by display name); a fourth, "rhythm", reads a track's BPM as the
+labels slow / medium / fast (tempo_terms.py).
 
 Text matching normalises case, hyphens and plurals, prefers the longest surface form, and knows negation:
 "no vocals", "without drums or bass", "not sad", "doesn't sound sad" and "vocal-free" deny their terms, and the
@@ -26,7 +27,7 @@ from .negation import PUNCTUATION, negated_spans
 
 VOCABULARY_PATH = DATA_DIR / "music_vocabulary.json"
 CATEGORIES = ("genre", "mood", "instrument", "tempo")
-TAGGER_VOCABULARIES = ("mtt", "msd", "audioset")
+TAGGER_VOCABULARIES = ("mtt", "msd", "audioset", "rhythm")  # rhythm: BPM read as tempo labels (tempo_terms.py)
 
 # Words ending in "s" that are not plurals (or whose singular would collide with another word).
 _NOT_PLURAL = {"blues", "news", "series", "always", "has", "was", "its", "does", "yes", "perhaps"}
