@@ -148,6 +148,24 @@ def add_ensembles(prep: _Prepared, ensembles: list[dict]) -> None:
         prep.window_emb[entry.name] = emb
 
 
+def add_shipped_space(prep: _Prepared, text_encoder) -> None:
+    """The space `VML_SPACE=auto` ships (read from the candidate towers' metrics.json), unless it is the bridge
+    or already one of the set's spaces: an evaluation of the product's path (video) then covers what ships."""
+    from ..model.space_choice import candidate_checkpoints, rank_spaces
+    from ..search.spaces import build_measured
+
+    best = rank_spaces(candidate_checkpoints(config.CHECKPOINTS_DIR, text_encoder.name)).best()
+    if best is None or best.kind == "bridge" or best.label in {s.name for s in prep.spaces}:
+        return
+    try:
+        space = build_measured(best, prep.table, text_encoder)
+    except VmlError as err:  # a set indexed with other encoders: the product would not ship it there either
+        log.warning("%s not evaluated on the %s set: %s", best.label, prep.name, err)
+        return
+    prep.spaces.append(_Space(best.label, best.kind, best.checkpoint, space, best.bridge_weight))
+    prep.window_emb[best.label] = space.window_embeddings(prep.table)
+
+
 def _retrieval_rows(spaces: list[_Space], scores: dict, relevance, ignore) -> list[dict]:
     rows = []
     for s in spaces:

@@ -142,7 +142,8 @@ def auto_checkpoints(text_encoder_name: str) -> list[Path]:
     return candidate_checkpoints(config.CHECKPOINTS_DIR, text_encoder_name)
 
 
-def _build(m: Measured, table: WindowTable | None, text_encoder: TextEncoder) -> MusicSpace:
+def build_measured(m: Measured, table: WindowTable | None, text_encoder: TextEncoder) -> MusicSpace:
+    """The space a measured candidate names (model/space_choice.py), fitted to `table`."""
     if m.kind == "bridge":
         return TagBridgeSpace(text_encoder, table)
     tower = TrainedSpace(text_encoder, m.folder, table)
@@ -172,14 +173,14 @@ def choose_space(kind: str, table: WindowTable | None, text_encoder: TextEncoder
             raise VmlError("VML_SPACE=ensemble, but no candidate checkpoint has measured ensembles: "
                            + "; ".join(ranking.notes or ["run `python -m vml_demo evaluate music-text --split dev "
                                                          "--checkpoint checkpoints/music_text_minilm`"]))
-        space = _build(best, table, text_encoder)
+        space = build_measured(best, table, text_encoder)
         space.notes.append(f"{best.label} in use (VML_SPACE=ensemble: the best measured ensemble); measured on "
                            f"dev: {ranking.summary()}")
         return space
     skipped, space = [], None
     for m in ranking.ranked:  # best first; the bridge always builds
         try:
-            space = _build(m, table, text_encoder)
+            space = build_measured(m, table, text_encoder)
             break
         except (VmlError, FileNotFoundError) as err:  # e.g. a library indexed with other encoders
             skipped.append(f"{m.label} not used here ({err})")
@@ -189,5 +190,6 @@ def choose_space(kind: str, table: WindowTable | None, text_encoder: TextEncoder
     return space
 
 
-__all__ = ["MusicSpace", "TagBridgeSpace", "TrainedSpace", "auto_checkpoints", "choose_space", "default_checkpoint",
+__all__ = ["MusicSpace", "TagBridgeSpace", "TrainedSpace", "auto_checkpoints", "build_measured", "choose_space",
+           "default_checkpoint",
            "METRICS_FILE", "WeightsUnavailableError"]
