@@ -310,8 +310,13 @@ def fake_spaces(tmp_path, monkeypatch):
     monkeypatch.setattr(config, "CHECKPOINTS_DIR", tmp_path)
     built = []
 
+    class Fake(spaces.MusicSpace):
+        def describe(self):
+            return self.label
+
     def space(label):
-        s = spaces.MusicSpace(_Encoder())
+        s = Fake(_Encoder())
+        s.label = label
         built.append(label)
         return s
 
@@ -354,8 +359,10 @@ def test_auto_ships_the_best_dev_measurement_of_bridge_towers_and_ensembles(fake
     # forced: the bridge says what was measured; ensemble takes the best measured ensemble
     assert "tag bridge 0.300" in spaces.choose_space("bridge", None, _Encoder()).notes[0]
     built.clear()
-    spaces.choose_space("ensemble", None, _Encoder())
-    assert built[-1] == "ensemble 0.4"
+    forced = spaces.choose_space("ensemble", None, _Encoder())
+    assert built[-1] == "ensemble 0.4" and forced.notes[0].startswith("ensemble 0.4 in use (VML_SPACE=ensemble)")
+    assert "(VML_SPACE=trained)" in spaces.choose_space("trained", None, _Encoder()).notes[0]
+    assert built[-1] == "tower music_text_toy"
 
 
 def test_auto_ignores_stale_metrics(fake_spaces):

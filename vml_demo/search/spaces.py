@@ -160,22 +160,19 @@ def choose_space(kind: str, table: WindowTable | None, text_encoder: TextEncoder
     measured ensemble) or a checkpoint folder path. `notes` say why, with the numbers read."""
     if kind not in ("auto", "bridge", "trained", "ensemble"):
         return TrainedSpace(text_encoder, Path(kind), table)
-    if kind == "trained":
-        return TrainedSpace(text_encoder, default_checkpoint(text_encoder.name), table)
     ranking = rank_spaces(auto_checkpoints(text_encoder.name))
-    if kind == "bridge":
-        space = TagBridgeSpace(text_encoder, table)
-        space.notes.append(f"tag bridge in use (VML_SPACE=bridge); measured on dev: {ranking.summary()}")
-        return space
-    if kind == "ensemble":
-        best = ranking.best("ensemble")
-        if best is None:
+    if kind != "auto":  # forced: say so, and what was measured
+        if kind == "bridge":
+            space = TagBridgeSpace(text_encoder, table)
+        elif kind == "trained":
+            space = TrainedSpace(text_encoder, default_checkpoint(text_encoder.name), table)
+        elif ranking.best("ensemble") is None:
             raise VmlError("VML_SPACE=ensemble, but no candidate checkpoint has measured ensembles: "
                            + "; ".join(ranking.notes or ["run `python -m vml_demo evaluate music-text --split dev "
                                                          "--checkpoint checkpoints/music_text_minilm`"]))
-        space = build_measured(best, table, text_encoder)
-        space.notes.append(f"{best.label} in use (VML_SPACE=ensemble: the best measured ensemble); measured on "
-                           f"dev: {ranking.summary()}")
+        else:  # the best measured ensemble
+            space = build_measured(ranking.best("ensemble"), table, text_encoder)
+        space.notes.append(f"{space.describe()} in use (VML_SPACE={kind}); measured on dev: {ranking.summary()}")
         return space
     skipped, space = [], None
     for m in ranking.ranked:  # best first; the bridge always builds
@@ -191,5 +188,4 @@ def choose_space(kind: str, table: WindowTable | None, text_encoder: TextEncoder
 
 
 __all__ = ["MusicSpace", "TagBridgeSpace", "TrainedSpace", "auto_checkpoints", "build_measured", "choose_space",
-           "default_checkpoint",
-           "METRICS_FILE", "WeightsUnavailableError"]
+           "default_checkpoint", "METRICS_FILE", "WeightsUnavailableError"]
