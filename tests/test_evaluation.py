@@ -349,6 +349,12 @@ def test_auto_ships_the_best_dev_measurement_of_bridge_towers_and_ensembles(fake
     assert chosen.notes[0].startswith("ensemble 0.4 bridge + tower music_text_toy_realtext in use: the best")
     assert "tower music_text_toy_realtext 0.400" in chosen.notes[0] and "tag bridge 0.300" in chosen.notes[0]
     assert "synthetic" in chosen.notes[0] and "0.900" not in chosen.notes[0]
+    # the README's table reads the same files: the shipped row, dev beside test (test never decides)
+    from vml_demo.evaluation.tables import render_table
+
+    table = render_table("shipped_space_toy", root / "results", root)
+    assert "| ensemble 0.4 bridge + tower music_text_toy_realtext | 0.450 |" in table and table.count("| yes |") == 1
+    assert "tower music_text_toy_realtext in use" in table
     # the winner does not load here (another feature layout): the next best that does, saying why
     (realtext / "broken").write_text("")
     built.clear()
