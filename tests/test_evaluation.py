@@ -120,7 +120,8 @@ def _doc(split="test", bridge=0.3, tower=0.2):
            "code_version": "vml_demo test", "command": "python -m vml_demo evaluate music-text",
            "checkpoints": [{"name": "ck", "fingerprint": "abc"}],
            "ensembles": [{"checkpoint": "ck", "tower": "tower ck", "bridge_weight": 0.6, "chosen_on": "dev",
-                          "criterion": "mean dev mAP over the synthetic sets", "dev_mAP_by_weight": {}}],
+                          "criterion": "mean dev mAP over the synthetic sets", "scoring": "ensemble_space",
+                          "dev_mAP_by_weight": {}}],
            "sets": {"synthetic": result}}
     if split != "dev":
         doc["dev"] = {"synthetic": json.loads(json.dumps(result))}
@@ -146,8 +147,10 @@ def test_metrics_json_and_card_from_an_evaluation(tmp_path):
     card = (ck / "model_card.md").read_text()
     assert card.index("## Evaluation") < card.index("## Limitations") and "some music" in card
     assert evaluation_section_of(card) == render_evaluation_section(metrics)
-    # a test run keeps the dev entry its dev run wrote: dev decides (bridge 0.3 > tower 0.2), test is reported
-    assert "the tag bridge measures better" in card and "0.400" in card
+    # a test run keeps the dev entry its dev run wrote: dev decides (ensemble 0.31 > bridge 0.3 > tower 0.2),
+    # test is reported
+    assert "ensemble 0.6 bridge + tower ck measures best" in card and "0.400" in card
+    assert "tower ck 0.200" in card and "VML_SPACE=auto" not in card  # no config.yaml: no shipped sentence
     write_checkpoint_metrics(ck, _doc("dev"))  # re-evaluated: one section, the other split kept
     assert (ck / "model_card.md").read_text().count("## Evaluation") == 1
     assert set(json.loads((ck / "metrics.json").read_text())["splits"]) == {"dev", "test"}
@@ -160,7 +163,8 @@ def _limitations(card: str) -> str:
 @pytest.mark.parametrize("folder", sorted(p.parent for p in config.CHECKPOINTS_DIR.glob("*/model_card.md")),
                          ids=lambda p: p.name)
 def test_shipped_model_cards_match_their_metrics(folder):
-    from vml_demo.model.evaluation_card import evaluation_section_of, render_evaluation_section
+    from vml_demo.evaluation.checkpoint_metrics import card_section
+    from vml_demo.model.evaluation_card import evaluation_section_of
 
     card = (folder / "model_card.md").read_text()
     metrics_path = folder / "metrics.json"
@@ -168,8 +172,9 @@ def test_shipped_model_cards_match_their_metrics(folder):
         assert evaluation_section_of(card) is None or "Not evaluated yet" in evaluation_section_of(card)
         return
     section = evaluation_section_of(card)
-    assert section == render_evaluation_section(json.loads(metrics_path.read_text())), \
+    assert section == card_section(folder, json.loads(metrics_path.read_text())), \
         f"{folder.name}: card is stale, re-run python -m vml_demo evaluate music-text --checkpoint {folder}"
+    assert "`VML_SPACE=auto` compares" in section and " in use: " in section  # which space ships, and why
     outside = card.replace(section, "")
     assert "| tag bridge" not in outside  # no typed copy of the evaluation table
     assert not any(ch.isdigit() for ch in _limitations(card)), "Limitations must not state numbers"
@@ -196,6 +201,80 @@ def test_table_renderer_uses_the_file(tmp_path):
     assert render_readme(out, tmp_path)[0] == out
 
 
+# --- the ensemble space: what the evaluation reports is what search ranks ---------------------------
+class _ToySpace:
+    """A toy space of fixed window vectors; texts are bags of known words (hand-checkable scores)."""
+
+    def __init__(self, words, window_vectors, key):
+        self.WORDS, self.key, self.text_encoder = words, key, None
+        self.emb = np.asarray(window_vectors, np.float32)
+        self.emb /= np.linalg.norm(self.emb, axis=1, keepdims=True)
+
+    embed_text = _WordSpace.embed_text
+    embed_query = _WordSpace.embed_query
+    window_penalty = _WordSpace.window_penalty
+
+    def window_embeddings(self, table):
+        return self.emb
+
+    def describe(self):
+        return self.key
+
+
+def _ensemble_case():
+    from types import SimpleNamespace
+
+    from vml_demo.search.ensemble_space import EnsembleSpace
+
+    rng = np.random.default_rng(3)
+    track_ids = np.array([0, 0, 1, 1, 1, 2, 3, 3])  # several windows per clip: best window != per-space best
+    table = SimpleNamespace(track_ids=track_ids)
+    table.track_slices = lambda: {int(t): slice(int(np.flatnonzero(track_ids == t)[0]),
+                                                int(np.flatnonzero(track_ids == t)[-1]) + 1) for t in set(track_ids)}
+    bridge = _ToySpace(("rock", "guitar", "piano", "music"), rng.random((8, 4)) + 0.05, "b")
+    tower = _ToySpace(("calm", "piano", "guitar", "drums", "rock"), rng.random((8, 5)) + 0.05, "t")
+    return table, bridge, tower, EnsembleSpace
+
+
+def test_ensemble_space_cosine_is_the_weighted_sum_of_the_parts():
+    table, bridge, tower, EnsembleSpace = _ensemble_case()
+    ens = EnsembleSpace(bridge, tower, 0.3)
+    texts = ["rock guitar", "calm piano music"]
+    q, w = ens.embed_text(texts), ens.window_embeddings(table)
+    assert np.allclose(np.linalg.norm(q, axis=1), 1.0) and np.allclose(np.linalg.norm(w, axis=1), 1.0)
+    expected = 0.3 * bridge.emb @ bridge.embed_text(texts).T + 0.7 * tower.emb @ tower.embed_text(texts).T
+    assert np.allclose(w @ q.T, expected, atol=1e-6)
+    with pytest.raises(ValueError):
+        EnsembleSpace(bridge, tower, 1.5)
+
+
+def test_evaluated_ensemble_is_what_the_products_ranking_gives():
+    """query_scores (what `evaluate music-text` reports, through the product's Ranker) with the ensemble space
+    equals a hand computation of search's formula: per window w*cos_b + (1-w)*cos_t minus the negation
+    penalty, a clip's score its best window's. The weight's ends are the two spaces themselves."""
+    from vml_demo.search.query import parse_query
+
+    table, bridge, tower, EnsembleSpace = _ensemble_case()
+    order, texts = [0, 1, 2, 3], ["rock guitar", "piano music", "rock without guitar"]
+    w = 0.4
+    ens = EnsembleSpace(bridge, tower, w)
+    got = query_scores(ens, ens.join(bridge.emb, tower.emb), table, order, texts)
+    joined = ens.window_embeddings(table)
+    slices = table.track_slices()
+    track_mean = np.stack([joined[slices[t]].mean(0) / np.linalg.norm(joined[slices[t]].mean(0)) for t in order]).mean(0)
+    for i, text in enumerate(texts):
+        parsed = parse_query(text)
+        s = w * bridge.emb @ bridge.embed_text([parsed.positive])[0] + (1 - w) * tower.emb @ tower.embed_text([parsed.positive])[0]
+        if parsed.negated_phrases:
+            neg = ens.embed_text(parsed.negated_phrases)
+            s = s - np.clip(joined @ neg.T - track_mean @ neg.T, 0, None).max(axis=1)
+        assert np.allclose(got[i], [s[slices[t]].max() for t in order], atol=1e-5), text
+    for weight, part in ((1.0, bridge), (0.0, tower)):
+        ends = EnsembleSpace(bridge, tower, weight)
+        assert np.allclose(query_scores(ends, ends.join(bridge.emb, tower.emb), table, order, texts),
+                           query_scores(part, part.emb, table, order, texts), atol=1e-6)
+
+
 # --- choosing the space by measurement --------------------------------------------------------------
 class _Encoder:
     name, dim = "toy", 4
@@ -204,33 +283,105 @@ class _Encoder:
         return np.ones((len(texts), 4), np.float32)
 
 
-def test_auto_picks_the_space_with_the_higher_dev_map(tmp_path, monkeypatch):
+def _measured_checkpoint(root, suffix, bridge, tower, ensemble, weight=0.6, scoring="ensemble_space"):
+    """A candidate checkpoint folder with weights and a metrics.json of these dev mAPs (test split: 0.9)."""
     from vml_demo.evaluation.checkpoint_metrics import build_metrics
     from vml_demo.evaluation.results import dump_json
-    from vml_demo.search import spaces
+    from vml_demo.media.hashing import file_sha256
 
-    ck = tmp_path / "music_text_toy"
-    ck.mkdir()
-    monkeypatch.setattr(spaces, "default_checkpoint", lambda name: ck)
-    monkeypatch.setattr(spaces, "TagBridgeSpace", lambda enc, table: spaces.MusicSpace(enc))
-    built = []
-    monkeypatch.setattr(spaces, "TrainedSpace", lambda enc, path, table: built.append(path) or spaces.MusicSpace(enc))
-    # the tower fits but has no metrics.json: the bridge, saying the tower is unmeasured
-    unmeasured = spaces.choose_space("auto", None, _Encoder())
-    assert any("unmeasured" in n for n in unmeasured.notes)
-    # measured worse on dev (even if better on test): the bridge, with the numbers
-    doc = _doc("test", bridge=0.3, tower=0.2)
+    ck = root / f"music_text_toy{suffix}"
+    ck.mkdir(exist_ok=True)
+    (ck / "checkpoint.pt").write_bytes(f"weights {suffix}".encode())
+    doc = json.loads(json.dumps(_doc("test", bridge=bridge, tower=tower)).replace('"ck"', f'"{ck.name}"')
+                     .replace("tower ck", f"tower {ck.name}"))
+    for result in doc["dev"].values():
+        result["retrieval"][2].update({"mAP": ensemble, "bridge_weight": weight, "space": f"ensemble {weight:g}"})
+    doc["ensembles"][0].update({"bridge_weight": weight, "scoring": scoring})
     doc["sets"]["synthetic"]["retrieval"][1]["mAP"] = 0.9  # test numbers never decide
-    (ck / "metrics.json").write_text(dump_json(build_metrics(doc, "ck", "abc")))
+    (ck / "metrics.json").write_text(dump_json(build_metrics(doc, ck.name, file_sha256(ck / "checkpoint.pt", 12))))
+    return ck
+
+
+@pytest.fixture
+def fake_spaces(tmp_path, monkeypatch):
+    """choose_space over checkpoints in tmp_path, building stand-in spaces that record what was built."""
+    from vml_demo.search import ensemble_space, spaces
+
+    monkeypatch.setattr(config, "CHECKPOINTS_DIR", tmp_path)
+    built = []
+
+    class Fake(spaces.MusicSpace):
+        def describe(self):
+            return self.label
+
+    def space(label):
+        s = Fake(_Encoder())
+        s.label = label
+        built.append(label)
+        return s
+
+    def tower(enc, path, table):
+        if (Path(path) / "broken").exists():
+            raise spaces.VmlError("feature layout differs")
+        return space(f"tower {Path(path).name}")
+
+    monkeypatch.setattr(spaces, "TagBridgeSpace", lambda enc, table: space("bridge"))
+    monkeypatch.setattr(spaces, "TrainedSpace", tower)
+    monkeypatch.setattr(ensemble_space, "EnsembleSpace", lambda b, t, w: space(f"ensemble {w:g}"))
+    return tmp_path, built, spaces
+
+
+def test_auto_ships_the_best_dev_measurement_of_bridge_towers_and_ensembles(fake_spaces):
+    root, built, spaces = fake_spaces
+    # nothing measured: the bridge, saying the tower is unmeasured (and the other one absent)
+    (root / "music_text_toy").mkdir()
+    (root / "music_text_toy" / "checkpoint.pt").write_bytes(b"weights")
+    chosen = spaces.choose_space("auto", None, _Encoder())
+    assert built == ["bridge"] and "no candidate checkpoint has dev numbers" in chosen.notes[0]
+    assert any("music_text_toy is unmeasured" in n for n in chosen.notes)
+    assert any("music_text_toy_realtext not used: no checkpoint" in n for n in chosen.notes)
+    # default tower: bridge 0.30 > tower 0.20, ensemble 0.31; realtext tower: ensemble 0.45 > tower 0.40 > 0.30
+    _measured_checkpoint(root, "", bridge=0.3, tower=0.2, ensemble=0.31)
+    realtext = _measured_checkpoint(root, "_realtext", bridge=0.3, tower=0.4, ensemble=0.45, weight=0.4)
     built.clear()
     chosen = spaces.choose_space("auto", None, _Encoder())
-    assert not built and "bridge 0.300, tower 0.200" in chosen.notes[0] and "synthetic" in chosen.notes[0]
-    # measured better on dev: the tower
-    (ck / "metrics.json").write_text(dump_json(build_metrics(_doc("test", bridge=0.2, tower=0.35), "ck", "abc")))
+    assert built[-1] == "ensemble 0.4" and "tower music_text_toy_realtext" in built
+    assert chosen.notes[0].startswith("ensemble 0.4 bridge + tower music_text_toy_realtext in use: the best")
+    assert "tower music_text_toy_realtext 0.400" in chosen.notes[0] and "tag bridge 0.300" in chosen.notes[0]
+    assert "synthetic" in chosen.notes[0] and "0.900" not in chosen.notes[0]
+    # the README's table reads the same files: the shipped row, dev beside test (test never decides)
+    from vml_demo.evaluation.tables import render_table
+
+    table = render_table("shipped_space_toy", root / "results", root)
+    assert "| ensemble 0.4 bridge + tower music_text_toy_realtext | 0.450 |" in table and table.count("| yes |") == 1
+    assert "tower music_text_toy_realtext in use" in table
+    # the winner does not load here (another feature layout): the next best that does, saying why
+    (realtext / "broken").write_text("")
+    built.clear()
     chosen = spaces.choose_space("auto", None, _Encoder())
-    assert built == [ck] and "tower 0.350" in chosen.notes[0]
-    # the bridge asked for by name: says what was measured, no fixed sentence
-    assert "bridge 0.200, tower 0.350" in spaces.choose_space("bridge", None, _Encoder()).notes[0]
+    assert built == ["tower music_text_toy", "bridge", "ensemble 0.6"]
+    assert "not the best" in chosen.notes[0] and any("feature layout differs" in n for n in chosen.notes)
+    (realtext / "broken").unlink()
+    # forced: the bridge says what was measured; ensemble takes the best measured ensemble
+    assert "tag bridge 0.300" in spaces.choose_space("bridge", None, _Encoder()).notes[0]
+    built.clear()
+    forced = spaces.choose_space("ensemble", None, _Encoder())
+    assert built[-1] == "ensemble 0.4" and forced.notes[0].startswith("ensemble 0.4 in use (VML_SPACE=ensemble)")
+    assert "(VML_SPACE=trained)" in spaces.choose_space("trained", None, _Encoder()).notes[0]
+    assert built[-1] == "tower music_text_toy"
+
+
+def test_auto_ignores_stale_metrics(fake_spaces):
+    root, built, spaces = fake_spaces
+    ck = _measured_checkpoint(root, "", bridge=0.3, tower=0.35, ensemble=0.5, scoring=None)
+    chosen = spaces.choose_space("auto", None, _Encoder())  # ensembles scored per clip are not shippable
+    assert built == ["tower music_text_toy"] and any("scored per clip" in n for n in chosen.notes)
+    with pytest.raises(spaces.VmlError, match="no candidate checkpoint has measured ensembles"):
+        spaces.choose_space("ensemble", None, _Encoder())
+    (ck / "checkpoint.pt").write_bytes(b"retrained")  # metrics of other weights: unmeasured
+    built.clear()
+    chosen = spaces.choose_space("auto", None, _Encoder())
+    assert built == ["bridge"] and any("measured other weights" in n for n in chosen.notes)
 
 
 # --- end to end on a tiny labelled set --------------------------------------------------------------

@@ -98,7 +98,7 @@ def load_library(db_dir: str | os.PathLike | None = None, *, space: str | None =
                  profile: str | None = None) -> Library:
     """Open a library index (default: `VML_DB`, see settings) with its encoders and music-text space.
 
-    space: "bridge", "trained", "auto" or a checkpoint folder (default: VML_SPACE or bridge);
+    space: "auto", "bridge", "trained", "ensemble" or a checkpoint folder (default: VML_SPACE, auto);
     profile: the encoder profile (default: the active one).
     """
     return Library(db_dir, space=space, profile=profile)

@@ -56,9 +56,11 @@ class Settings:
     clip_weights: Path | None = _var("VML_CLIP_WEIGHTS", "unset", "CLIP ViT-B/32 weights file or folder")
     # Whether CLIP weights may be fetched from the hub when none are on disk.
     allow_download: bool = _var("VML_ALLOW_DOWNLOAD", "0", "1 lets CLIP weights be downloaded from the hub")
-    # Music-text space: auto takes the one with the higher dev mAP in the shipped tower's metrics.json.
+    # Music-text space: auto takes the best mean dev mAP among the bridge, the candidate towers and their
+    # ensembles in the towers' metrics.json (model/space_choice.py); ensemble: the best measured ensemble.
     space: str = _var("VML_SPACE", "auto",
-                      "music-text space: auto (the one measured better on dev), bridge, trained, or a checkpoint folder")
+                      "music-text space: auto (the best measured on dev: tag bridge, tower or their ensemble), bridge, "
+                      "trained, ensemble, or a checkpoint folder")
     # Retrieval levers (evaluation/levers.py measures each on and off; the defaults are the dev-chosen ones).
     term_evidence: str = _var("VML_TERM_EVIDENCE", "max",
                               "tag bridge term evidence: calibrated (per-tagger z-scores over the library, soft) or max")

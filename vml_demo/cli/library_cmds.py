@@ -36,7 +36,7 @@ def register(sub) -> None:
     p.add_argument("audio", help="an audio (or video) file")
     p.add_argument("--top", type=int, default=10, help="tags per vocabulary (default 10)")
     p.add_argument("--labels", default=None, help='comma-separated free-text labels, e.g. "jazz,rock,calm piano"')
-    p.add_argument("--checkpoint", default=None, help="music-text space for --labels: bridge (default), trained, auto or a checkpoint folder")
+    p.add_argument("--checkpoint", default=None, help="music-text space for --labels (default: VML_SPACE): auto, bridge, trained, ensemble or a checkpoint folder")
     p.add_argument("--json", action="store_true", help="print as JSON")
     p.set_defaults(func=cmd_tag)
 

@@ -22,8 +22,8 @@ def register(sub) -> None:
                    help="weight of the video against the text, 0 (text only) .. 1 (video only); default 0.5")
     p.add_argument("--k", type=int, default=10, help="number of tracks to return (default 10)")
     p.add_argument("--space", default=None,
-                   help="music-text space: bridge (default, or VML_SPACE), trained (the shipped tower), auto (the tower "
-                   "when it fits the encoders, else bridge), or a checkpoint folder")
+                   help="music-text space (default: VML_SPACE, auto): auto (the best measured on dev: tag bridge, a "
+                   "tower or their ensemble), bridge, trained (the default tower), ensemble, or a checkpoint folder")
     p.add_argument("--like", default=None, metavar="FILE",
                    help="more like this: an audio file, or a library file as results name it (the track itself is "
                    "not returned); with --text the words refine it: normalise(track + w x text)")

@@ -2,17 +2,21 @@
 card's Evaluation section rendered from it.
 
 The file keeps one entry per split, each naming the command that computed it; a run replaces the entry of
-the split it reports and keeps the other split's entry only while the weights are the same file.
+the split it reports and keeps the other split's entry only while the weights are the same file. Every
+card's section also says which space `VML_SPACE=auto` ships (model/space_choice.py), which depends on every
+candidate's metrics.json, so writing one re-renders the cards beside it.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from ..model.checkpoint import CARD_FILE
+import yaml
+
+from ..model.checkpoint import CARD_FILE, CONFIG_FILE
 from ..model.evaluation_card import render_evaluation_section, replace_evaluation_section
 from ..model.music_text_inference import resolve_checkpoint_dir
-from ..search.spaces import METRICS_FILE
+from ..model.space_choice import METRICS_FILE, shipped_sentence
 from .results import dump_json
 
 
@@ -47,15 +51,39 @@ def build_metrics(doc: dict, name: str, fingerprint: str, previous: dict | None 
             "splits": {s: splits[s] for s in ("dev", "test") if s in splits}}
 
 
+def card_section(folder: Path, metrics: dict | None) -> str:
+    """The Evaluation section of FOLDER's card: its metrics.json, and what `VML_SPACE=auto` ships with the
+    checkpoints beside it (for the checkpoint's text encoder, from config.yaml; left out without one)."""
+    try:
+        encoder = yaml.safe_load((Path(folder) / CONFIG_FILE).read_text(encoding="utf-8"))["features"]["text_encoder"]
+    except (OSError, ValueError, KeyError, TypeError):
+        encoder = None
+    shipped = shipped_sentence(Path(folder).parent, encoder) if encoder else None
+    return render_evaluation_section(metrics, shipped=shipped)
+
+
+def refresh_cards(checkpoints_dir: Path) -> list[Path]:
+    """Re-render every card beside a metrics.json in the folder: what auto ships depends on all of them."""
+    written = []
+    for folder in sorted(p.parent for p in Path(checkpoints_dir).glob(f"*/{METRICS_FILE}")):
+        metrics = json.loads((folder / METRICS_FILE).read_text(encoding="utf-8"))
+        card = folder / CARD_FILE
+        text = card.read_text(encoding="utf-8") if card.is_file() else f"# {folder.name}\n"
+        new = replace_evaluation_section(text, card_section(folder, metrics))
+        if new != text:
+            card.write_text(new, encoding="utf-8")
+            written.append(card)
+    return written
+
+
 def write_checkpoint_metrics(checkpoint: Path, doc: dict) -> Path:
-    """Write CHECKPOINT/metrics.json from an evaluation object and re-render the card's Evaluation section."""
+    """Write CHECKPOINT/metrics.json from an evaluation object and re-render the Evaluation sections of the
+    cards in its folder (this one's numbers, and what auto now ships)."""
     folder = resolve_checkpoint_dir(Path(checkpoint))
     entry = next(c for c in doc["checkpoints"] if c["name"] == Path(checkpoint).name)
     path = folder / METRICS_FILE
     previous = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
     metrics = json.loads(dump_json(build_metrics(doc, entry["name"], entry["fingerprint"], previous)))
     path.write_text(dump_json(metrics), encoding="utf-8")
-    card = folder / CARD_FILE
-    text = card.read_text(encoding="utf-8") if card.is_file() else f"# {entry['name']}\n"
-    card.write_text(replace_evaluation_section(text, render_evaluation_section(metrics)), encoding="utf-8")
+    refresh_cards(folder.parent)
     return path

@@ -5,8 +5,9 @@ labelled sets, the synthetic (MIDI-rendered) and the real-music one, each report
 2. Zero-shot tagging (MuLan): macro ROC-AUC / PR-AUC per category.
 3. Text triplets (MuLan): does the text encoder put a tag closer to a description that has it than to one
    that does not? On the hand-written caption exemplars and on synthesised data2text descriptions.
-The ensemble weight of bridge + tower (ViML appendix C) is chosen on the DEV split, whatever split is
-reported, and recorded with the mAP of every weight tried.
+The ensemble of bridge + tower (ViML appendix C) is the product's EnsembleSpace (search/ensemble_space.py),
+ranked like every other space, so its rows are what search with it gives. Its weight is chosen on the DEV
+split, whatever split is reported, and recorded with the mAP of every weight tried.
 """
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ import numpy as np
 from .. import config
 from ..encoders.base import l2_normalize
 from ..errors import VmlError
-from ..model.metrics import ensemble_similarity, format_table
+from ..model.metrics import format_table
+from ..model.space_choice import ENSEMBLE_SCORING
 from .music_text_eval import (clip_matrix, index_testset, query_scores, text_to_music_metrics,
                               zero_shot_tagging_metrics)
 from .random_baseline import random_ranking_metrics
@@ -37,9 +39,10 @@ SPLITS = ("dev", "test")
 @dataclass
 class _Space:
     name: str
-    kind: str  # "bridge" | "tower"
+    kind: str  # "bridge" | "tower" | "ensemble"
     checkpoint: str | None
     space: object
+    bridge_weight: float | None = None  # ensembles only
 
 
 @dataclass
@@ -80,13 +83,17 @@ def _prepare(name: str, folder: Path, index_dir: Path, text_encoder, checkpoints
                      {s.name: s.space.window_embeddings(table) for s in spaces})
 
 
-def _split_scores(prep: _Prepared, split: str):
-    """(test set view, {space name: [queries, clips] scores}, relevance, ignore) for one split."""
+def _split_view(prep: _Prepared, split: str):
+    """(test set view, its clips' track ids in order, its query texts) of one split."""
     from .testset import load_testset
 
     view = load_testset(prep.folder, split=split)
-    order = [prep.track_of[c.id] for c in view.clips]
-    texts = [q.text for q in view.queries]
+    return view, [prep.track_of[c.id] for c in view.clips], [q.text for q in view.queries]
+
+
+def _split_scores(prep: _Prepared, split: str):
+    """(test set view, {space name: [queries, clips] scores}, relevance, ignore) for one split."""
+    view, order, texts = _split_view(prep, split)
     scores = {s.name: query_scores(s.space, prep.window_emb[s.name], prep.table, order, texts) for s in prep.spaces}
     ids = [c.id for c in view.clips]
     relevance = np.array([[i in set(q.relevant) for i in ids] for q in view.queries], dtype=bool)
@@ -100,32 +107,71 @@ def _random_row(relevance: np.ndarray, ignore: np.ndarray) -> dict:
             **random_ranking_metrics(sizes)}
 
 
-def choose_ensemble_weights(dev: dict[str, tuple], towers: list[_Space]) -> list[dict]:
-    """Per tower, the bridge weight with the best mean dev mAP over the sets (ties: the larger bridge weight)."""
+def _ensemble(prep: _Prepared, tower: _Space, weight: float) -> tuple[_Space, np.ndarray]:
+    """The EnsembleSpace of the bridge and `tower` at `weight`, and its window vectors (joined from the parts')."""
+    from ..search.ensemble_space import EnsembleSpace
+
+    bridge = prep.spaces[0]
+    space = EnsembleSpace(bridge.space, next(s.space for s in prep.spaces if s.name == tower.name), weight)
+    entry = _Space(f"ensemble {weight:g} bridge + {tower.name}", "ensemble", tower.checkpoint, space, weight)
+    return entry, space.join(prep.window_emb[bridge.name], prep.window_emb[tower.name])
+
+
+def _ensemble_scores(prep: _Prepared, split: str, tower: _Space, weight: float) -> np.ndarray:
+    entry, emb = _ensemble(prep, tower, weight)
+    _, order, texts = _split_view(prep, split)
+    return query_scores(entry.space, emb, prep.table, order, texts)
+
+
+def choose_ensemble_weights(preps: list[_Prepared], dev: dict[str, tuple], towers: list[_Space]) -> list[dict]:
+    """Per tower, the bridge weight with the best mean dev mAP over the sets (ties: the larger bridge weight),
+    each weight's ensemble ranked as search ranks it."""
     out = []
     for tower in towers:
         by_weight = {}
         for w in ENSEMBLE_WEIGHTS:
-            maps = [text_to_music_metrics(ensemble_similarity(s["tag bridge"], s[tower.name], w), rel, ig)["mAP"]
-                    for _, s, rel, ig in dev.values()]
+            maps = [text_to_music_metrics(_ensemble_scores(p, "dev", tower, w), *dev[p.name][2:])["mAP"] for p in preps]
             by_weight[w] = float(np.mean(maps))
         best = max(ENSEMBLE_WEIGHTS, key=lambda w: (round(by_weight[w], 12), w))
         out.append({"checkpoint": tower.checkpoint, "tower": tower.name, "bridge_weight": best, "chosen_on": "dev",
-                    "criterion": f"mean dev mAP over the {'+'.join(dev)} sets",
+                    "criterion": f"mean dev mAP over the {'+'.join(dev)} sets", "scoring": ENSEMBLE_SCORING,
                     "dev_mAP_by_weight": {str(w): m for w, m in by_weight.items()}})
     return out
 
 
-def _retrieval_rows(spaces: list[_Space], scores: dict, relevance, ignore, ensembles: list[dict]) -> list[dict]:
+def add_ensembles(prep: _Prepared, ensembles: list[dict]) -> None:
+    """The chosen ensembles become spaces of the set like the others (retrieval and tagging rows)."""
+    for e in ensembles:
+        tower = next(s for s in prep.spaces if s.name == e["tower"])
+        entry, emb = _ensemble(prep, tower, e["bridge_weight"])
+        prep.spaces.append(entry)
+        prep.window_emb[entry.name] = emb
+
+
+def add_shipped_space(prep: _Prepared, text_encoder) -> None:
+    """The space `VML_SPACE=auto` ships (read from the candidate towers' metrics.json), unless it is the bridge
+    or already one of the set's spaces: an evaluation of the product's path (video) then covers what ships."""
+    from ..model.space_choice import candidate_checkpoints, rank_spaces
+    from ..search.spaces import build_measured
+
+    best = rank_spaces(candidate_checkpoints(config.CHECKPOINTS_DIR, text_encoder.name)).best()
+    if best is None or best.kind == "bridge" or best.label in {s.name for s in prep.spaces}:
+        return
+    try:
+        space = build_measured(best, prep.table, text_encoder)
+    except VmlError as err:  # a set indexed with other encoders: the product would not ship it there either
+        log.warning("%s not evaluated on the %s set: %s", best.label, prep.name, err)
+        return
+    prep.spaces.append(_Space(best.label, best.kind, best.checkpoint, space, best.bridge_weight))
+    prep.window_emb[best.label] = space.window_embeddings(prep.table)
+
+
+def _retrieval_rows(spaces: list[_Space], scores: dict, relevance, ignore) -> list[dict]:
     rows = []
     for s in spaces:
-        rows.append({"space": s.name, "kind": s.kind, "checkpoint": s.checkpoint,
+        weight = {} if s.bridge_weight is None else {"bridge_weight": s.bridge_weight}
+        rows.append({"space": s.name, "kind": s.kind, "checkpoint": s.checkpoint, **weight,
                      **text_to_music_metrics(scores[s.name], relevance, ignore)})
-    for e in ensembles:
-        w = e["bridge_weight"]
-        sim = ensemble_similarity(scores["tag bridge"], scores[e["tower"]], w)
-        rows.append({"space": f"ensemble {w:g} bridge + {e['tower']}", "kind": "ensemble",
-                     "checkpoint": e["checkpoint"], "bridge_weight": w, **text_to_music_metrics(sim, relevance, ignore)})
     rows.append(_random_row(relevance, ignore))
     return rows
 
@@ -140,12 +186,12 @@ def _tagging_rows(prep: _Prepared, view) -> list[dict]:
     return rows
 
 
-def _set_result(prep: _Prepared, split_data: tuple, ensembles: list[dict]) -> dict:
+def _set_result(prep: _Prepared, split_data: tuple) -> dict:
     view, scores, relevance, ignore = split_data
     return {"folder": str(prep.folder.relative_to(config.REPO_ROOT)) if prep.folder.is_relative_to(config.REPO_ROOT)
             else prep.folder.name,
             "clips": len(view.clips), "queries": len(view.queries),
-            "retrieval": _retrieval_rows(prep.spaces, scores, relevance, ignore, ensembles),
+            "retrieval": _retrieval_rows(prep.spaces, scores, relevance, ignore),
             "tagging": _tagging_rows(prep, view)}
 
 
@@ -232,18 +278,20 @@ def evaluate_music_text(split: str, checkpoints: list[Path], *, which: str = "al
         preps.append(_prepare(name, folder, index_dir, text_encoder, checkpoints, progress, tables))
     dev = {p.name: _split_scores(p, "dev") for p in preps}
     towers = [s for s in preps[0].spaces if s.kind == "tower"]
-    ensembles = choose_ensemble_weights(dev, towers)
+    ensembles = choose_ensemble_weights(preps, dev, towers)
+    for p in preps:
+        add_ensembles(p, ensembles)
+    dev = {p.name: _split_scores(p, "dev") for p in preps}  # again, now with the chosen ensembles
     doc = {
         "kind": "music_text_evaluation", "split": split,
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "code_version": code_version(), "command": command, "text_encoder": text_encoder.name,
         "checkpoints": [{"name": t.checkpoint, "fingerprint": t.space.tower.fingerprint} for t in towers],
         "ensembles": ensembles,
-        "sets": {p.name: _set_result(p, dev[p.name] if split == "dev" else _split_scores(p, split), ensembles)
-                 for p in preps},
+        "sets": {p.name: _set_result(p, dev[p.name] if split == "dev" else _split_scores(p, split)) for p in preps},
     }
     if split != "dev":
-        doc["dev"] = {p.name: _set_result(p, dev[p.name], ensembles) for p in preps}
+        doc["dev"] = {p.name: _set_result(p, dev[p.name]) for p in preps}
     if triplets:
         doc["triplets"] = [
             {"text set": "caption exemplars (hand-written)", "accuracy": triplet_accuracy(text_encoder, exemplar_triplets())},

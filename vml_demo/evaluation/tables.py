@@ -5,13 +5,16 @@
     <!-- /table -->
 
 `python -m vml_demo evaluate render-readme` rewrites them; a test fails when one is stale, so README quotes
-only numbers the evaluation commands wrote (each table names its file and command).
+only numbers the evaluation commands wrote (each table names its file and command). `shipped_space_<text
+encoder>` is read from the candidate checkpoints' metrics.json instead: the space `VML_SPACE=auto` ships.
 """
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
+from .. import config
+from ..model.space_choice import candidate_checkpoints, rank_spaces, shipped_sentence
 from .results import load_json
 
 _BLOCK = re.compile(r"(<!-- table:(?P<name>[\w.-]+) -->\n)(?P<body>.*?)(<!-- /table -->)", re.DOTALL)
@@ -95,6 +98,23 @@ def _generic(doc: dict, file: str) -> list[str]:
     return [_source(doc, file), ""] + _md(cols, [[cell(c, r.get(c)) for c in cols] for r in rows])
 
 
+def shipped_space(checkpoints_dir: Path, text_encoder: str) -> list[str]:
+    """What `VML_SPACE=auto` ships and every candidate's numbers, from the checkpoints' metrics.json."""
+    ranking = rank_spaces(candidate_checkpoints(checkpoints_dir, text_encoder))
+    best = ranking.best()
+    rows = [[m.label, f"{m.dev_map:.3f}", "" if m.test_map is None else f"{m.test_map:.3f}", "yes" if m is best else ""]
+            for m in ranking.ranked]
+    sets = best.sets.replace("+", ", ") if best else ""
+    lines = [shipped_sentence(checkpoints_dir, text_encoder), ""] + _md(
+        ["space", f"dev mAP (mean of {sets})", "test mAP (reported, not used)", "shipped"], rows)
+    bridge = ranking.best("bridge")
+    if best and bridge and best is not bridge and best.test_map is not None and bridge.test_map is not None:
+        verdict = "higher" if best.test_map > bridge.test_map else "not higher"
+        lines += ["", f"On test the shipped space's mean mAP is {best.test_map:.3f} against the tag bridge's "
+                      f"{bridge.test_map:.3f}: {verdict}."]
+    return lines
+
+
 def _renderer(name: str):
     """Table name -> (results file, render function)."""
     m = re.fullmatch(r"(music_text|textsynth_towers)_(dev|test)_(synthetic|real)", name)
@@ -108,7 +128,10 @@ def _renderer(name: str):
     return f"{name}.json", _generic
 
 
-def render_table(name: str, results_dir: Path) -> str:
+def render_table(name: str, results_dir: Path, checkpoints_dir: Path = config.CHECKPOINTS_DIR) -> str:
+    m = re.fullmatch(r"shipped_space_(\w+)", name)  # the one table read from checkpoints/, not results/
+    if m:
+        return "\n".join(shipped_space(checkpoints_dir, m[1])) + "\n"
     file, render = _renderer(name)
     path = Path(results_dir) / file
     if not path.is_file():
@@ -116,11 +139,11 @@ def render_table(name: str, results_dir: Path) -> str:
     return "\n".join(render(load_json(path), file)) + "\n"
 
 
-def render_readme(text: str, results_dir: Path) -> tuple[str, list[str]]:
+def render_readme(text: str, results_dir: Path, checkpoints_dir: Path = config.CHECKPOINTS_DIR) -> tuple[str, list[str]]:
     names: list[str] = []
 
     def sub(m: re.Match) -> str:
         names.append(m["name"])
-        return m.group(1) + render_table(m["name"], results_dir) + m.group(4)
+        return m.group(1) + render_table(m["name"], results_dir, checkpoints_dir) + m.group(4)
 
     return _BLOCK.sub(sub, text), names

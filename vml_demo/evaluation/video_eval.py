@@ -4,9 +4,9 @@ Each judged video of a split (data/videoset/judgements.json) is queried by itsel
 the synthetic set's and the real set's clips of the same split. A result fits when its labels include at
 least one of the video's fitting words and none of its misfitting ones (evaluation/videoset.py); fit@5 = share of the top 5 that
 fit; the random baseline is the share of the pool that fits (a random top 5's expected fit). The zero-shot
-path (search/video_query.py: rules in vml_demo/data/video_to_music.json) is ranked in each music-text
-space given, with the levers the settings choose (recorded in the JSON's "levers"); a ViML checkpoint,
-when given, is queried through the learned path. The words each video
+path (search/video_query.py: rules in vml_demo/data/video_to_music.json) is ranked in the tag bridge, each
+music-text space given and the one `VML_SPACE=auto` ships, with the levers the settings choose (recorded in
+the JSON's "levers"); a ViML checkpoint, when given, is queried through the learned path. The words each video
 produced are reported, so a reader sees why.
 """
 from __future__ import annotations
@@ -47,7 +47,7 @@ def evaluate_video(split: str, *, judgements: Path | None = None, checkpoints: l
     from ..model.checkpoint import code_version
     from ..search.ranking import Ranker
     from ..search.video_query import describe_video, video_vector
-    from .music_text_report import DEFAULT_INDEX_DIRS, _prepare, _set_dirs
+    from .music_text_report import DEFAULT_INDEX_DIRS, _prepare, _set_dirs, add_shipped_space
     from .testset import load_testset
     from .videoset import load_video_judgements
 
@@ -65,6 +65,7 @@ def evaluate_video(split: str, *, judgements: Path | None = None, checkpoints: l
     for name, folder in sets.items():
         index_dir = Path(index_cache) / name if index_cache else DEFAULT_INDEX_DIRS[name]
         prep = _prepare(name, folder, index_dir, text_encoder, list(checkpoints), progress, tables)
+        add_shipped_space(prep, text_encoder)  # the product's video search ranks in it
         view = load_testset(folder, split=split)
         labels_of = {c.id: c.labels for c in view.clips}
         order = [prep.track_of[c.id] for c in view.clips]

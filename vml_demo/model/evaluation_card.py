@@ -2,13 +2,13 @@
 
 `evaluate music-text --checkpoint DIR` writes DIR/metrics.json and re-renders this section between two
 markers, so a card never shows a number the file does not hold (tests re-render and compare). Comparisons
-("which space is better") are worded from the dev numbers here too, never typed.
+("which space is better", which one ships) are worded from the dev numbers here too (space_choice.py), never typed.
 """
 from __future__ import annotations
 
 import re
 
-import numpy as np
+from .space_choice import rank_measured, read_measured
 
 BEGIN = ("<!-- evaluation: generated from metrics.json by `python -m vml_demo evaluate music-text "
          "--checkpoint DIR`; do not edit by hand -->")
@@ -45,23 +45,18 @@ def _tagging_table(rows: list[dict]) -> list[str]:
 
 
 def dev_comparison(metrics: dict) -> str:
-    """A sentence saying which space has the higher mean dev mAP, worded from the numbers."""
-    sets = metrics.get("splits", {}).get("dev", {}).get("sets", {})
-    maps = {kind: [r["mAP"] for s in sets.values() for r in s["retrieval"] if r["kind"] == kind]
-            for kind in ("bridge", "tower", "ensemble")}
-    if not maps["bridge"] or len(maps["tower"]) != len(maps["bridge"]):
+    """A sentence saying which of this checkpoint's spaces has the best mean dev mAP, worded from the numbers."""
+    rows, note = read_measured(metrics)
+    ranking = rank_measured(rows)
+    if len(ranking.ranked) < 2:
         return "No dev-split numbers: this checkpoint has not been compared with the tag bridge."
-    bridge, tower = float(np.mean(maps["bridge"])), float(np.mean(maps["tower"]))
-    better = "the tower" if tower > bridge else "the tag bridge"
-    text = (f"On the dev split (the one used for choosing), mean mAP over the {' + '.join(sets)} sets is "
-            f"{tower:.3f} for this tower and {bridge:.3f} for the tag bridge: {better} measures better, so "
-            f"`VML_SPACE=auto` uses {better}.")
-    if maps["ensemble"]:
-        text += f" The ensemble's mean dev mAP is {float(np.mean(maps['ensemble'])):.3f}."
-    return text
+    sets = ranking.ranked[0].sets.replace("+", " + ")
+    return (f"On the dev split (the one used for choosing), mean mAP over the {sets} sets: {ranking.summary()}; "
+            f"{ranking.ranked[0].label} measures best of this checkpoint's spaces." + (f" Note: {note}." if note else ""))
 
 
-def render_evaluation_section(metrics: dict | None, folder_hint: str = "DIR") -> str:
+def render_evaluation_section(metrics: dict | None, folder_hint: str = "DIR", shipped: str | None = None) -> str:
+    """`shipped`: model/space_choice.shipped_sentence of the checkpoints folder (what VML_SPACE=auto ships)."""
     lines = [BEGIN, "## Evaluation", ""]
     if not metrics:
         lines += [f"Not evaluated yet: run `python -m vml_demo evaluate music-text --split dev --checkpoint "
@@ -84,7 +79,7 @@ def render_evaluation_section(metrics: dict | None, folder_hint: str = "DIR") ->
         for e in entry.get("ensembles", []):
             lines += [f"Ensemble weight: bridge {e['bridge_weight']:g}, tower {1 - e['bridge_weight']:g}, chosen on dev "
                       f"({e['criterion']}).", ""]
-    lines += [dev_comparison(metrics), "", END]
+    lines += [dev_comparison(metrics), ""] + ([shipped, ""] if shipped else []) + [END]
     return "\n".join(lines)
 
 

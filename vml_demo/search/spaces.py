@@ -5,9 +5,11 @@
   this library; a query is embedded by the same text encoder (both centred on the mean term vector).
 - `TrainedSpace` uses a MuLan-style music tower (vml_demo.model.music_text) trained here to map the
   windows' encoder features straight into the text encoder's space.
-`choose_space("auto", ...)` picks by measurement: the space with the higher mean dev-split mAP in the
-checkpoint's metrics.json (written by `evaluate music-text --checkpoint`), the bridge when the tower is
-unmeasured or does not fit; every choice says why in `notes`, with the numbers it read.
+- `EnsembleSpace` (ensemble_space.py) joins the two, so its cosine is w * bridge + (1 - w) * tower.
+`choose_space("auto", ...)` picks by measurement: the best mean dev-split mAP among the bridge, the candidate
+towers and their ensembles in the towers' metrics.json (written by `evaluate music-text --checkpoint`;
+model/space_choice.py), falling back to the next best when one does not fit the library; every choice says
+why in `notes`, with the numbers it read.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from ..encoders.base import TextEncoder, l2_normalize
 from ..encoders.cached_text import persistent_rows
 from ..errors import VmlError, WeightsUnavailableError
 from ..library.features import WindowTable
+from ..model.space_choice import METRICS_FILE, Measured, candidate_checkpoints, choice_sentence, rank_spaces
 from ..settings import get_settings
 from ..textsynth.tempo_terms import rhythm_term_scores
 from ..textsynth.terms import (TermCalibration, distinctive_weights, orthonormal_rows, query_term_weights,
@@ -29,9 +32,7 @@ from ..textsynth.terms import (TermCalibration, distinctive_weights, orthonormal
 
 log = logging.getLogger(__name__)
 
-_CLAUSE_RE = re.compile(r"[,;/]|\band\b|\bwith\b", re.IGNORECASE)  # where a description's wants part
-
-METRICS_FILE = "metrics.json"  # written into a checkpoint folder by `evaluate music-text --checkpoint`
+_CLAUSE_RE = re.compile(r"[,;/]|\band\b|\bwith\b", re.IGNORECASE)  # where one wish in a description ends and the next begins
 
 
 def default_checkpoint(text_encoder_name: str) -> Path:
@@ -179,61 +180,55 @@ class TrainedSpace(MusicSpace):
         return self.tower.embed_windows(table)
 
 
-def measured_dev_map(checkpoint: Path) -> dict[str, float] | None:
-    """{"bridge": x, "tower": y, "sets": "synthetic+real"} from the checkpoint's metrics.json: each space's
-    dev-split mAP averaged over the evaluation sets (choosing a space is tuning, so never test numbers);
-    None when the checkpoint has not been evaluated."""
-    import json
-
-    path = Path(checkpoint) / METRICS_FILE
-    try:
-        dev = json.loads(path.read_text(encoding="utf-8"))["splits"]["dev"]["sets"]
-        out: dict[str, list[float]] = {"bridge": [], "tower": []}
-        for result in dev.values():
-            for row in result["retrieval"]:
-                if row["kind"] in out:
-                    out[row["kind"]].append(float(row["mAP"]))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    if not out["bridge"] or len(out["bridge"]) != len(out["tower"]):
-        return None
-    return {"bridge": float(np.mean(out["bridge"])), "tower": float(np.mean(out["tower"])),
-            "sets": "+".join(dev)}
+def auto_checkpoints(text_encoder_name: str) -> list[Path]:
+    """The towers `auto` and `ensemble` consider (model/space_choice.py says which and why)."""
+    return candidate_checkpoints(config.CHECKPOINTS_DIR, text_encoder_name)
 
 
-def _measured_note(m: dict, chosen: str) -> str:
-    return (f"{chosen} in use: mean dev mAP over the {m['sets']} sets (checkpoint metrics.json) is "
-            f"bridge {m['bridge']:.3f}, tower {m['tower']:.3f}")
+def build_measured(m: Measured, table: WindowTable | None, text_encoder: TextEncoder) -> MusicSpace:
+    """The space a measured candidate names (model/space_choice.py), fitted to `table`."""
+    if m.kind == "bridge":
+        return TagBridgeSpace(text_encoder, table)
+    tower = TrainedSpace(text_encoder, m.folder, table)
+    if m.kind == "tower":
+        return tower
+    from .ensemble_space import EnsembleSpace
+
+    return EnsembleSpace(TagBridgeSpace(text_encoder, table), tower, m.bridge_weight)
 
 
 def choose_space(kind: str, table: WindowTable | None, text_encoder: TextEncoder) -> MusicSpace:
-    """kind: "bridge", "trained", "auto" (the better measured one), or a checkpoint folder path."""
-    ckpt = default_checkpoint(text_encoder.name)
-    measured = measured_dev_map(ckpt) if kind in ("bridge", "auto") else None
-    if kind == "bridge" or (kind == "auto" and measured is not None and measured["bridge"] >= measured["tower"]):
-        space = TagBridgeSpace(text_encoder, table)
-        if measured is not None:
-            space.notes.append(_measured_note(measured, "tag bridge") + " (VML_SPACE=trained uses the tower)")
+    """kind: "auto" (the best mean dev mAP among the tag bridge, the candidate towers and their ensembles, read
+    from their metrics.json), "bridge", "trained" (the default checkpoint's tower), "ensemble" (the best
+    measured ensemble) or a checkpoint folder path. `notes` say why, with the numbers read."""
+    if kind not in ("auto", "bridge", "trained", "ensemble"):
+        return TrainedSpace(text_encoder, Path(kind), table)
+    ranking = rank_spaces(auto_checkpoints(text_encoder.name))
+    if kind != "auto":  # forced: say so, and what was measured
+        if kind == "bridge":
+            space = TagBridgeSpace(text_encoder, table)
+        elif kind == "trained":
+            space = TrainedSpace(text_encoder, default_checkpoint(text_encoder.name), table)
+        elif ranking.best("ensemble") is None:
+            raise VmlError("VML_SPACE=ensemble, but no candidate checkpoint has measured ensembles: "
+                           + "; ".join(ranking.notes or ["run `python -m vml_demo evaluate music-text --split dev "
+                                                         "--checkpoint checkpoints/music_text_minilm`"]))
+        else:  # the best measured ensemble
+            space = build_measured(ranking.best("ensemble"), table, text_encoder)
+        space.notes.append(f"{space.describe()} in use (VML_SPACE={kind}); measured on dev: {ranking.summary()}")
         return space
-    path = ckpt if kind in ("auto", "trained") else Path(kind)
-    try:
-        space = TrainedSpace(text_encoder, path, table)
-    except (VmlError, FileNotFoundError) as err:
-        if kind != "auto":
-            raise
-        space = TagBridgeSpace(text_encoder, table)
-        reason = str(err) if not isinstance(err, FileNotFoundError) else f"no checkpoint at {path}"
-        space.notes.append(f"music-text tower not used ({reason}): using the tag bridge baseline")
-        return space
-    if kind == "auto" and measured is None:  # fits, but there is nothing to choose by: stay with the baseline
-        bridge = TagBridgeSpace(text_encoder, table)
-        bridge.notes.append(f"tag bridge in use: the tower {path.name} is unmeasured (no {METRICS_FILE}; run "
-                            f"`python -m vml_demo evaluate music-text --checkpoint {path}`)")
-        return bridge
-    if measured is not None:
-        space.notes.append(_measured_note(measured, f"music-text tower {path.name}"))
+    skipped, space = [], None
+    for m in ranking.ranked:  # best first; the bridge always builds
+        try:
+            space = build_measured(m, table, text_encoder)
+            break
+        except (VmlError, FileNotFoundError) as err:  # e.g. a library indexed with other encoders
+            skipped.append(f"{m.label} not used here ({err})")
+    if space is None:
+        m, space = None, TagBridgeSpace(text_encoder, table)
+    space.notes += [choice_sentence(m, ranking)] + skipped + ranking.notes
     return space
 
 
-__all__ = ["MusicSpace", "TagBridgeSpace", "TrainedSpace", "choose_space", "default_checkpoint", "measured_dev_map",
-           "WeightsUnavailableError"]
+__all__ = ["MusicSpace", "TagBridgeSpace", "TrainedSpace", "auto_checkpoints", "build_measured", "choose_space",
+           "default_checkpoint", "METRICS_FILE", "WeightsUnavailableError"]
