@@ -169,3 +169,12 @@ def test_cli_tag_json_shapes(small_library, library_dir):
     vocabularies = json.loads(out.stdout)["vocabularies"]
     assert set(vocabularies) == {"mtt", "msd", "audioset"} and all(len(v) == 3 for v in vocabularies.values())
     assert vocabularies["audioset"][0]["tag"] == "Music"
+
+
+def test_halving_is_the_floor_of_the_2x2_mean():
+    from vml_demo.search.video_query import _halve
+
+    frames = np.random.default_rng(2).integers(0, 256, (3, 8, 6, 3), dtype=np.uint8)
+    n, h, w, c = frames.shape
+    expected = frames.reshape(n, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4)).astype(np.uint8)
+    np.testing.assert_array_equal(_halve(frames), expected)
