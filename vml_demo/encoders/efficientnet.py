@@ -26,8 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import WeightsUnavailableError
-from ..media.hashing import file_sha256
-from .onnx_cache import cache_root, cached_export, cpu_session, torch_export
+from .onnx_cache import cache_root, cached_export, cpu_session, torch_export, weights_digest
 from .base import ImageEncoder, l2_normalize
 
 NAME = "efficientnet_lite0"
@@ -100,11 +99,11 @@ def _graph(net):
 
 def onnx_path(cache_dir: Path | None = None, weights: Path | None = None) -> Path:
     """Where the exported graph of these weights is cached: named by a digest of the weight file's bytes, the
-    network package's version (its code builds the graph) and EXPORT_VERSION; computing it imports no torch."""
-    weights = weights or weights_file()
+    network package's version (its code builds the graph) and EXPORT_VERSION (onnx_cache.weights_digest, hashed
+    once per file version); computing it imports no torch."""
+    folder = cache_dir or cache_root("efficientnet_onnx")
     code = importlib.metadata.version("efficientnet-lite-pytorch")
-    key = f"{file_sha256(weights, 16)}-{code}-{EXPORT_VERSION}"
-    return (cache_dir or cache_root("efficientnet_onnx")) / f"{NAME}-{key}.onnx"
+    return folder / f"{NAME}-{weights_digest([weights or weights_file()], f'{code}-{EXPORT_VERSION}', folder)}.onnx"
 
 
 def export_onnx(cache_dir: Path | None = None, weights: Path | None = None) -> Path:
