@@ -178,3 +178,20 @@ def test_halving_is_the_floor_of_the_2x2_mean():
     n, h, w, c = frames.shape
     expected = frames.reshape(n, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4)).astype(np.uint8)
     np.testing.assert_array_equal(_halve(frames), expected)
+
+
+def test_a_prepared_video_gives_the_same_response_and_raises_its_errors_at_search(engine, tmp_path):
+    from media_factory import moving_pattern_video
+    from vml_demo.errors import NotMediaError
+    from vml_demo.search.video_query import PreparedVideo
+
+    video = moving_pattern_video(tmp_path / "tone.mp4", tone_hz=440)  # pictures and a sound: both stages run
+    plain = engine.search(text="calm", video=video, k=3).to_json()
+    prepared = engine.search(text="calm", video=PreparedVideo(video), k=3).to_json()
+    assert plain["video_description"] and plain.pop("timings").keys() == prepared.pop("timings").keys()
+    assert prepared == plain
+    bad = tmp_path / "notes.mp4"
+    bad.write_text("not a video")
+    waiting = PreparedVideo(bad)  # the error waits for the search, which reports it as before
+    with pytest.raises(NotMediaError, match="notes.mp4"):
+        engine.search(text="calm", video=waiting, k=3)

@@ -11,8 +11,10 @@ path instead (viml_path.py).
 """
 from __future__ import annotations
 
+import os
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -169,6 +171,34 @@ def describe_video(video: str | Path, report=lambda frac, desc: None, settings=N
     return VideoDescription(words, timings, own_music)
 
 
+class PreparedVideo(os.PathLike):
+    """A query video whose description (describe_video) is already under way in a thread: the CLI starts it
+    before the library loads, so decoding and the models overlap reading the index. It is a path like any other
+    (os.fspath), so every route takes it; the zero-shot route collects the description, errors included, where
+    it would have computed it."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self._description: Future = Future()
+        # A daemon thread: a process that fails before it needs the description exits without waiting for it.
+        threading.Thread(target=self._describe, name="vml-describe", daemon=True).start()
+
+    def _describe(self) -> None:
+        try:
+            self._description.set_result(describe_video(self.path))
+        except BaseException as err:  # raised where the description is collected
+            self._description.set_exception(err)
+
+    def __fspath__(self) -> str:
+        return os.fspath(self.path)
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    def description(self) -> VideoDescription:
+        return self._description.result()
+
+
 def embed_video_words(space, words: VideoWords) -> tuple[str, np.ndarray]:
     """The description that gets embedded for a video's words, and its vector in `space`."""
     text = words.text or "music"  # nothing fired (a plain, average video): a neutral query
@@ -193,7 +223,7 @@ def video_vector(space, described: VideoDescription, weight: float | None = None
 
 
 def encode_video_query(engine, video: str | Path, report=lambda frac, desc: None) -> VideoQuery:
-    described = describe_video(video, report)
+    described = video.description() if isinstance(video, PreparedVideo) else describe_video(video, report)
     report(0.8, "embedding the video's description")
     t = time.perf_counter()
     text, vector, music_share = video_vector(engine.space, described)
