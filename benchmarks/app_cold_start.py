@@ -90,6 +90,10 @@ def one_run(index: Path, log_path: Path) -> dict:
         t0 = time.perf_counter()
         video_response = search(client, "playful", SAMPLE_VIDEO)
         warm_video_s = time.perf_counter() - t0
+    except Exception:  # the app's log goes with the temporary folder: show its end first
+        stop_app(proc)
+        print(log_path.read_text(errors="replace")[-4000:], file=sys.stderr)
+        raise
     finally:
         stop_app(proc)
     return {"page_s": page_s, "first_search_s": first_search_s, "first_search_after_page_s": first_search_s - page_s,

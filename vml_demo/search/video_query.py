@@ -171,6 +171,21 @@ def describe_video(video: str | Path, report=lambda frac, desc: None, settings=N
     return VideoDescription(words, timings, own_music)
 
 
+def warm_up_video_encoders(settings=None) -> None:
+    """Load what a zero-shot video query needs before the first one: the scene model (when on and installed) and
+    YAMNet, run once on a second of silence so its torch front end is imported too. The app calls it in its
+    warm-up thread once the page is up."""
+    from ..encoders.profiles import load_music_encoder
+
+    settings = settings or get_settings()
+    if settings.video_scenes:
+        from ..encoders.efficientnet import available, load_efficientnet
+
+        if available():
+            load_efficientnet()
+    load_music_encoder("yamnet").analyze(np.zeros(16000, np.float32))
+
+
 class PreparedVideo(os.PathLike):
     """A query video whose description (describe_video) is already under way in a thread: the CLI starts it
     before the library loads, so decoding and the models overlap reading the index. It is a path like any other
