@@ -195,3 +195,24 @@ def test_a_prepared_video_gives_the_same_response_and_raises_its_errors_at_searc
     waiting = PreparedVideo(bad)  # the error waits for the search, which reports it as before
     with pytest.raises(NotMediaError, match="notes.mp4"):
         engine.search(text="calm", video=waiting, k=3)
+
+
+def test_torch_threads_are_left_alone_while_another_thread_imports_torch(monkeypatch):
+    """A video query's soundtrack thread (or the app's warm-up) may be importing torch when a search starts:
+    the half-made module has no get_num_threads yet, and the search must not fail on it."""
+    import importlib.machinery
+    import types
+
+    from vml_demo.search.engine import limit_torch_threads
+
+    partial = types.ModuleType("torch")
+    partial.__spec__ = importlib.machinery.ModuleSpec("torch", None)
+    partial.__spec__._initializing = True
+    monkeypatch.setitem(sys.modules, "torch", partial)
+    monkeypatch.setenv("VML_QUERY_THREADS", "1")
+    limit_torch_threads()  # no AttributeError
+    partial.__spec__._initializing = False
+    calls = []
+    partial.get_num_threads, partial.set_num_threads = (lambda: 4), calls.append
+    limit_torch_threads()
+    assert calls == [1]  # once the module is whole
