@@ -37,15 +37,25 @@ def ensure_no_deps_packages() -> None:
 
 
 def warm_up(registry) -> None:
-    """Load the bundled library's engine and map in the background, so the page answers at once."""
+    """Load the bundled library's engine and map in the background, so the page answers at once, then the video
+    encoders (scene model, YAMNet and torch under it), so the first video search does not wait for them."""
     from vml_demo.app.embedding_map import projection_for
     from vml_demo.app.libraries import BUNDLED
     from vml_demo.errors import VmlError
 
     try:
-        projection_for(registry.engine(BUNDLED))
+        engine = registry.engine(BUNDLED)
+        projection_for(engine)
     except VmlError as err:  # the page shows the same message when it loads
         log.warning("bundled library not loaded: %s", err)
+        return
+    if engine.viml is None:  # the zero-shot video path (the learned one loads its own encoders)
+        from vml_demo.search.video_query import warm_up_video_encoders
+
+        try:
+            warm_up_video_encoders()
+        except VmlError as err:  # a video search reports it when it needs them
+            log.warning("video encoders not loaded ahead: %s", err)
 
 
 def main() -> None:

@@ -28,11 +28,18 @@ def time_cli(args: list[str], env: dict | None = None) -> tuple[float, float]:
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+def cli_summary(runs: list[tuple[float, float]]) -> dict:
+    """Median wall and CPU seconds of the runs, each run, and the 1-minute load average now (for the JSON)."""
+    return {"wall_s_median": round(statistics.median(r[0] for r in runs), 3),
+            "cpu_s_median": round(statistics.median(r[1] for r in runs), 3),
+            "runs": [{"wall_s": round(w, 3), "cpu_s": round(c, 3)} for w, c in runs],
+            "load_average_1min": round(os.getloadavg()[0], 2)}
+
+
 def report_cli(name: str, runs: list[tuple[float, float]], goal_s: float | None = None) -> float:
     """Print median wall and CPU of the runs with the load average; return the median wall."""
-    wall = statistics.median(r[0] for r in runs)
-    cpu = statistics.median(r[1] for r in runs)
+    summary = cli_summary(runs)
     goal = f"; goal < {goal_s:g} s" if goal_s else ""
-    print(f"{name:<52} median {wall:6.2f} s wall, {cpu:5.2f} s CPU (n={len(runs)}, load average "
-          f"{os.getloadavg()[0]:.2f}{goal})")
-    return wall
+    print(f"{name:<52} median {summary['wall_s_median']:6.2f} s wall, {summary['cpu_s_median']:5.2f} s CPU "
+          f"(n={len(runs)}, load average {summary['load_average_1min']:.2f}{goal})")
+    return summary["wall_s_median"]

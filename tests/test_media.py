@@ -16,7 +16,7 @@ from vml_demo.errors import (CorruptMediaError, EmptyMediaError, MediaError, Med
 from vml_demo.media.audio import extract_soundtrack, load_audio, stream_audio
 from vml_demo.media.ffmpeg import FFmpegPipe
 from vml_demo.media.probe import probe
-from vml_demo.media.video import check_duration, iter_frames, iter_segments
+from vml_demo.media.video import ReadAhead, check_duration, iter_frames, iter_segments
 
 SR = 16000
 AUDIO_SUFFIXES = [".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a"]
@@ -332,6 +332,30 @@ def test_abandoned_streams_stop_ffmpeg(three_hours, media):
     blocks.close()
     segments.close()
     assert set(child_pids()) - before == set()
+
+
+def test_read_ahead_gives_the_same_segments_stops_ffmpeg_and_raises_where_the_error_was(media):
+    plain = list(iter_segments(media["long_25s"], fps=6, size=32))
+    with ReadAhead(iter_segments(media["long_25s"], fps=6, size=32), depth=1) as ahead:
+        read = list(ahead)
+    assert [s.start_s for s in read] == [s.start_s for s in plain]
+    assert all(np.array_equal(a.frames, b.frames) for a, b in zip(read, plain))
+    before = set(child_pids())
+    ahead = ReadAhead(iter_segments(media["long_25s"], size=32))
+    next(ahead)
+    ahead.close()  # left early: the thread stops and ffmpeg is killed
+    assert set(child_pids()) - before == set() and next(ahead, None) is None
+
+    def failing():
+        yield 1
+        raise CorruptMediaError("broken.mp4 is damaged")
+
+    ahead = ReadAhead(failing())
+    assert next(ahead) == 1
+    with pytest.raises(CorruptMediaError, match="broken.mp4"):
+        next(ahead)
+    with pytest.raises(ValueError, match="depth"):
+        ReadAhead(iter([]), depth=0)
 
 
 def test_a_stalled_decoder_is_killed(media):

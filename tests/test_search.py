@@ -177,3 +177,50 @@ def test_cli_tag_json_shapes(small_library, library_dir):
     vocabularies = json.loads(out.stdout)["vocabularies"]
     assert set(vocabularies) == {"mtt", "msd", "audioset"} and all(len(v) == 3 for v in vocabularies.values())
     assert vocabularies["audioset"][0]["tag"] == "Music"
+
+
+def test_halving_is_the_floor_of_the_2x2_mean():
+    from vml_demo.search.video_query import _halve
+
+    frames = np.random.default_rng(2).integers(0, 256, (3, 8, 6, 3), dtype=np.uint8)
+    n, h, w, c = frames.shape
+    expected = frames.reshape(n, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4)).astype(np.uint8)
+    np.testing.assert_array_equal(_halve(frames), expected)
+
+
+def test_a_prepared_video_gives_the_same_response_and_raises_its_errors_at_search(engine, tmp_path):
+    from media_factory import moving_pattern_video
+    from vml_demo.errors import NotMediaError
+    from vml_demo.search.video_query import PreparedVideo
+
+    video = moving_pattern_video(tmp_path / "tone.mp4", tone_hz=440)  # pictures and a sound: both stages run
+    plain = engine.search(text="calm", video=video, k=3).to_json()
+    prepared = engine.search(text="calm", video=PreparedVideo(video), k=3).to_json()
+    assert plain["video_description"] and plain.pop("timings").keys() == prepared.pop("timings").keys()
+    assert prepared == plain
+    bad = tmp_path / "notes.mp4"
+    bad.write_text("not a video")
+    waiting = PreparedVideo(bad)  # the error waits for the search, which reports it as before
+    with pytest.raises(NotMediaError, match="notes.mp4"):
+        engine.search(text="calm", video=waiting, k=3)
+
+
+def test_torch_threads_are_left_alone_while_another_thread_imports_torch(monkeypatch):
+    """A video query's soundtrack thread (or the app's warm-up) may be importing torch when a search starts:
+    the half-made module has no get_num_threads yet, and the search must not fail on it."""
+    import importlib.machinery
+    import types
+
+    from vml_demo.search.engine import limit_torch_threads
+
+    partial = types.ModuleType("torch")
+    partial.__spec__ = importlib.machinery.ModuleSpec("torch", None)
+    partial.__spec__._initializing = True
+    monkeypatch.setitem(sys.modules, "torch", partial)
+    monkeypatch.setenv("VML_QUERY_THREADS", "1")
+    limit_torch_threads()  # no AttributeError
+    partial.__spec__._initializing = False
+    calls = []
+    partial.get_num_threads, partial.set_num_threads = (lambda: 4), calls.append
+    limit_torch_threads()
+    assert calls == [1]  # once the module is whole

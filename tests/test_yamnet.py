@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -186,3 +187,22 @@ def test_model_extraction_is_cached_and_leaves_no_staging(tmp_path):
     second = extract_model(zip_path, tmp_path)
     assert first == second and second.stat().st_mtime_ns == mtime and first.suffix == ".onnx"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".extract-")] == []
+
+
+def test_prepared_model_is_reused_without_onnx_and_gives_the_same_outputs(tmp_path, yamnet):
+    """The first load writes the graph with its embedding output and the quantisation parameters; a later
+    process loads those files without importing onnx, and tags exactly as the default cache's tagger."""
+    from vml_demo.encoders.yamnet import YamnetTagger
+
+    audio = (0.3 * np.sin(2 * np.pi * 440.0 * np.arange(SR * 2) / SR)).astype(np.float32)
+    first = YamnetTagger(cache_dir=tmp_path).analyze(audio)
+    prepared = sorted(p.name for p in tmp_path.glob("*-prepared/*"))
+    assert prepared == ["yamnet-embedding-v1.json", "yamnet-embedding-v1.onnx"]
+    code = ("import sys; from pathlib import Path; from vml_demo.encoders.yamnet import YamnetTagger; "
+            f"YamnetTagger(cache_dir=Path({str(tmp_path)!r})); print('onnx' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "False"
+    again = YamnetTagger(cache_dir=tmp_path).analyze(audio)
+    np.testing.assert_array_equal(again.scores, first.scores)
+    np.testing.assert_array_equal(again.embeddings, first.embeddings)
+    np.testing.assert_array_equal(yamnet.analyze(audio).scores, first.scores)

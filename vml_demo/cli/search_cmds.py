@@ -50,8 +50,13 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     filters = SearchFilters(bpm=parse_range(args.bpm), vocals=args.vocals, license=args.license,
                             min_duration_s=args.min_duration, max_duration_s=args.max_duration)
+    video = args.video
+    if video and args.like is None and 0.0 < args.video_weight <= 1.0:
+        from ..search.video_query import PreparedVideo
+
+        video = PreparedVideo(video)  # described while the library loads; results as with the plain path
     engine = api.load_library(args.db, space=args.space)
-    response = engine.search(text=args.text, video=args.video, video_weight=args.video_weight, k=args.k,
+    response = engine.search(text=args.text, video=video, video_weight=args.video_weight, k=args.k,
                              filters=filters, like=args.like, prefer_instrumental=args.prefer_instrumental)
     if args.json:
         print(json.dumps(response.to_json(), indent=2))

