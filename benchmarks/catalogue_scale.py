@@ -18,7 +18,8 @@ approximate first stage, not search quality.
 Storage. Tracks are generated in blocks (each from its own seed) straight into a float16 memory map
 (runs/catalogue_scale/, 768 bytes a window: 27.6 GB at 1M tracks); the ranker reads it through the
 memory map block by block, so resident memory holds the compressed index and the candidates only.
-Usage: python benchmarks/catalogue_scale.py [--tracks 1000000] [--queries 20] [--keep]
+Usage: python benchmarks/catalogue_scale.py [--tracks 1000000] [--queries 20] [--keep] [--json results/catalogue_scale_1m.json]
+       python benchmarks/catalogue_scale.py --tabulate results/catalogue_scale_*m.json   (the README table)
 """
 from __future__ import annotations
 
@@ -150,6 +151,33 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
+def table_row(result: dict, source: str) -> dict:
+    """The README row of one run (results/catalogue_scale.json `rows`, rendered by evaluation/tables.py)."""
+    lat, params = result["latency_ms"], result.get("index_params", {})
+    return {"tracks": result["tracks"], "windows": result["windows"], "stage 1": result["index"],
+            "nlist/nprobe": f"{params['nlist']}/{params['nprobe']}" if params else "",
+            "build s": round(result["build_s"]), "p50 ms": round(lat["p50"]), "p95 ms": round(lat["p95"]),
+            "cpu p50 ms": round(lat["cpu_p50"]), "neg. p50 ms": round(lat["negations_p50"]),
+            "neg. p95 ms": round(lat["negations_p95"]), "recall@10": f"{result['recall@10']:.3f}",
+            "recall@10 neg.": f"{result['recall@10_negations']:.3f}",
+            "anon GiB querying": round(result["memory_queries"]["anon_gib"], 2),
+            "anon GiB peak": round(result["anon_peak_gib"], 2), "index GiB": round(result["index_gib"], 2),
+            "load avg": f"{result['load_average_1min_start']:.0f}-{result['load_average_1min_end']:.0f}",
+            "file": source}
+
+
+def tabulate(sources: list[str], table: str) -> None:
+    """Rewrites `table` with one row per full result file (newest run of each size wins)."""
+    rows = {}
+    for source in sources:
+        result = json.loads(Path(source).read_text())
+        rows[result["tracks"]] = table_row(result, source)
+    doc = {"command": "python benchmarks/catalogue_scale.py --tabulate " + " ".join(sources),
+           "rows": [rows[t] for t in sorted(rows)]}
+    Path(table).write_text(json.dumps(doc, indent=1) + "\n")
+    print(f"wrote {table}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tracks", type=int, default=1_000_000)
@@ -163,7 +191,11 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the memory map afterwards (default: delete it)")
     ap.add_argument("--reuse", action="store_true", help="use the memory map a --keep run left (same --tracks, --seed)")
     ap.add_argument("--json", default="benchmarks/out/catalogue_scale.json")
+    ap.add_argument("--tabulate", nargs="+", metavar="JSON", help="only write --table from these result files")
+    ap.add_argument("--table", default="results/catalogue_scale.json", help="README table of the runs (--tabulate)")
     args = ap.parse_args()
+    if args.tabulate:
+        return tabulate(args.tabulate, args.table)
     peak = AnonPeak()
     peak.start()
     timers = Timers()

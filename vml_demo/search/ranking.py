@@ -167,16 +167,19 @@ class Ranker:
         emb = np.asarray(self.window_emb[rows] if emb is None else emb, np.float32)
         neg = None
         if neg_vecs is not None:
-            neg = emb @ neg_vecs.T if self._same_neg else np.asarray(self.neg_emb[rows], np.float32) @ neg_vecs.T
+            neg = _sims(emb if self._same_neg else np.asarray(self.neg_emb[rows], np.float32), neg_vecs)
         return self._combine(rows, emb @ query_vec, neg, baseline)
 
     def _combine(self, rows, sims: np.ndarray, neg_sims: np.ndarray | None, baseline: np.ndarray | None) -> np.ndarray:
-        """Window scores from their similarity to the query [n] and to the negated phrases [n, P]."""
+        """Window scores from their similarity to the query [n] and to the negated phrases [P, n]."""
         s = sims
         if self.window_penalty is not None:
             s = s - self.window_penalty[rows]
         if neg_sims is not None:  # how much more a window resembles what was negated than the library average does
-            s = s - NEGATION_WEIGHT * np.clip(neg_sims - baseline, 0.0, None).max(axis=1)
+            excess = neg_sims[0] - baseline[0]
+            for j in range(1, len(neg_sims)):  # max over phrases, a column at a time (axis=1 on [n, 2] is slow)
+                np.maximum(excess, neg_sims[j] - baseline[j], out=excess)
+            s = s - NEGATION_WEIGHT * np.clip(excess, 0.0, None, out=excess)
         return s
 
     def rank(self, query_vec: np.ndarray, k: int, neg_vecs: np.ndarray | None = None,
@@ -233,14 +236,14 @@ class Ranker:
         for a, b, block in self._blocks(self.window_emb):
             lo = int(self._seg_starts[a])
             rows = slice(lo, lo + len(block)) if self._order is None else self._order[lo:lo + len(block)]
-            sims = block @ q_mat.T
+            sims = _sims(block, q_mat)
             neg_all = None
             if neg_mat is not None:
-                neg_all = (block if self._same_neg else np.asarray(self.neg_emb[rows], np.float32)) @ neg_mat.T
+                neg_all = _sims(block if self._same_neg else np.asarray(self.neg_emb[rows], np.float32), neg_mat)
             seg = self._seg_starts[a:b] - lo
             for j, (_, n, baseline) in enumerate(prepared):
-                neg = None if n is None else neg_all[:, cols[j]:cols[j + 1]]
-                best[j, a:b] = np.maximum.reduceat(self._combine(rows, sims[:, j], neg, baseline), seg)
+                neg = None if n is None else neg_all[cols[j]:cols[j + 1]]
+                best[j, a:b] = np.maximum.reduceat(self._combine(rows, sims[j], neg, baseline), seg)
         out = []
         for j, (q, n, baseline) in enumerate(prepared):
             row = best[j] if adjust is None else best[j] + adjust
@@ -286,6 +289,14 @@ class Ranker:
             out.append(RankedTrack(int(self.track_ids[pos[i]]), float(best[i]),
                                    int(rows[seg_starts[i] + int(np.argmax(seg))])))
         return out
+
+
+def _sims(emb: np.ndarray, vecs: np.ndarray) -> np.ndarray:
+    """[P, n] similarities of n rows to P vectors: one matrix-vector product each for a few vectors (a
+    [n, D] x [D, 2] product was 2x slower than two of them here), a matrix product for many."""
+    if len(vecs) <= 8:
+        return np.stack([emb @ v for v in vecs]) if len(vecs) else np.zeros((0, len(emb)), np.float32)
+    return vecs @ emb.T
 
 
 def _top(scores: np.ndarray, k: int) -> np.ndarray:
