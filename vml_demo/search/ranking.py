@@ -13,7 +13,8 @@ Stage 1 is a flat (exact inner product) faiss index while it holds fewer than CO
 vectors and IVF-PQ (library/vectors.py) above, which is what keeps a catalogue of a million tracks in a
 few GiB (benchmarks/catalogue_scale.py). Every pass over the windows (chunk vectors, track means, exact
 scores) runs in blocks of BLOCK_ROWS rows, so the window matrix may be a read-only memory map, float16
-included, that is never held in memory whole.
+included, that is never held in memory whole; exact ranking keeps each block's per-track best only, and
+`rank_exact_many` scores many queries in one such pass (benchmarks' ground truth over a map larger than RAM).
 """
 from __future__ import annotations
 
@@ -30,8 +31,9 @@ NEGATION_WEIGHT = 1.0  # penalty per unit of cosine above the library's mean for
 EXACT_MAX_WINDOWS = 500_000
 STAGE1_CHUNK = 4  # windows per stage-1 vector
 # Stage-1 hits kept (chunks; their tracks are the candidates). At 100k simulated tracks recall@10 against
-# exact scoring was 0.940 with 1000, 0.973 with 2000 and 0.990 with 5000 (0.993 with two negations), with
-# a flat stage 1 (before IVF-PQ; benchmarks/catalogue_scale.py measures the IVF-PQ one).
+# exact scoring was 0.940 with 1000, 0.973 with 2000 and 0.990 with 5000 (0.993 with two negations) with a
+# flat stage 1; with the IVF-PQ one the product builds there, 0.812 / 0.874 / 0.966 (0.980 with negations)
+# (results/ranking_recall.json); at 1M tracks, 1.000 (results/catalogue_scale_1m.json).
 CANDIDATE_TRACKS = 5000
 # Negations lower scores after stage 1 picked by the positive score alone, so keep more candidates then.
 NEGATION_CANDIDATE_FACTOR = 2
@@ -279,7 +281,10 @@ class Ranker:
         starts, lengths = self._starts[pos], self._lengths[pos]
         seg_starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
         rows = np.arange(int(lengths.sum())) + np.repeat(starts - seg_starts, lengths)  # the candidates' windows
-        s = self._window_scores(rows, query_vec, neg_vecs, baseline)
+        emb = None
+        if isinstance(self.window_emb, np.memmap):  # one slice per track: a memory map's fancy indexing by row
+            emb = np.concatenate([self.window_emb[a:a + n] for a, n in zip(starts, lengths)])  # cost 5x the CPU
+        s = self._window_scores(rows, query_vec, neg_vecs, baseline, emb=emb)
         best = np.maximum.reduceat(s, seg_starts)
         if adjust is not None:
             best = best + adjust[pos]
