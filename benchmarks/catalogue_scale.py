@@ -18,7 +18,8 @@ approximate first stage, not search quality.
 Storage. Tracks are generated in blocks (each from its own seed) straight into a float16 memory map
 (runs/catalogue_scale/, 768 bytes a window: 27.6 GB at 1M tracks); the ranker reads it through the
 memory map block by block, so resident memory holds the compressed index and the candidates only.
-Usage: python benchmarks/catalogue_scale.py [--tracks 1000000] [--queries 20] [--keep]
+Usage: python benchmarks/catalogue_scale.py [--tracks 1000000] [--queries 20] [--keep] [--json results/catalogue_scale_1m.json]
+       python benchmarks/catalogue_scale.py --tabulate results/catalogue_scale_*m.json   (the README table)
 """
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ import json
 import os
 import shutil
 import statistics
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -84,6 +87,56 @@ def memory() -> dict:
     return {"anon_gib": fields.get("RssAnon"), "file_gib": fields.get("RssFile"), "peak_gib": fields.get("VmHWM")}
 
 
+class AnonPeak(threading.Thread):
+    """Samples RssAnon every 0.2 s: the peak of memory the process owns (VmHWM also counts memory-map pages,
+    which the kernel drops under pressure, so at 1M tracks it says how much page cache there was)."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.peak = 0.0
+
+    def run(self):
+        while True:
+            self.peak = max(self.peak, memory()["anon_gib"] or 0.0)
+            time.sleep(0.2)
+
+
+T0 = time.perf_counter()
+
+
+def log(message: str) -> None:
+    print(f"[{time.perf_counter() - T0:7.0f} s, load {os.getloadavg()[0]:.1f}] {message}", flush=True)
+
+
+class Timers:
+    """Seconds spent in IVF-PQ training and adding (wrapped around library/vectors.py's two calls)."""
+
+    def __init__(self):
+        from vml_demo.library import vectors
+
+        self.train_s = self.add_s = 0.0
+        compressed, add = vectors.VectorIndex.compressed.__func__, vectors.VectorIndex.add
+
+        def timed_compressed(cls, *a, **kw):
+            t = time.perf_counter()
+            try:
+                return compressed(cls, *a, **kw)
+            finally:
+                self.train_s += time.perf_counter() - t
+                log(f"IVF-PQ trained in {self.train_s:.0f} s")
+
+        def timed_add(index, *a, **kw):
+            t = time.perf_counter()
+            try:
+                return add(index, *a, **kw)
+            finally:
+                self.add_s += time.perf_counter() - t
+                log(f"added {len(index)} chunk vectors ({self.add_s:.0f} s adding so far)")
+
+        vectors.VectorIndex.compressed = classmethod(timed_compressed)
+        vectors.VectorIndex.add = timed_add
+
+
 def timed(fn, items) -> tuple[list[float], list[float]]:
     wall, cpu = [], []
     for item in items:
@@ -98,6 +151,33 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
+def table_row(result: dict, source: str) -> dict:
+    """The README row of one run (results/catalogue_scale.json `rows`, rendered by evaluation/tables.py)."""
+    lat, params = result["latency_ms"], result.get("index_params", {})
+    return {"tracks": result["tracks"], "windows": result["windows"], "stage 1": result["index"],
+            "nlist/nprobe": f"{params['nlist']}/{params['nprobe']}" if params else "",
+            "build s": round(result["build_s"]), "p50 ms": round(lat["p50"]), "p95 ms": round(lat["p95"]),
+            "cpu p50 ms": round(lat["cpu_p50"]), "neg. p50 ms": round(lat["negations_p50"]),
+            "neg. p95 ms": round(lat["negations_p95"]), "recall@10": f"{result['recall@10']:.3f}",
+            "recall@10 neg.": f"{result['recall@10_negations']:.3f}",
+            "anon GiB querying": round(result["memory_queries"]["anon_gib"], 2),
+            "anon GiB peak": round(result["anon_peak_gib"], 2), "index GiB": round(result["index_gib"], 2),
+            "load avg": f"{result['load_average_1min_start']:.0f}-{result['load_average_1min_end']:.0f}",
+            "file": source}
+
+
+def tabulate(sources: list[str], table: str) -> None:
+    """Rewrites `table` with one row per full result file (newest run of each size wins)."""
+    rows = {}
+    for source in sources:
+        result = json.loads(Path(source).read_text())
+        rows[result["tracks"]] = table_row(result, source)
+    doc = {"command": "python benchmarks/catalogue_scale.py --tabulate " + " ".join(sources),
+           "rows": [rows[t] for t in sorted(rows)]}
+    Path(table).write_text(json.dumps(doc, indent=1) + "\n")
+    print(f"wrote {table}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tracks", type=int, default=1_000_000)
@@ -109,8 +189,16 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--dir", default="runs/catalogue_scale", help="where the memory-mapped windows go")
     ap.add_argument("--keep", action="store_true", help="keep the memory map afterwards (default: delete it)")
+    ap.add_argument("--reuse", action="store_true", help="use the memory map a --keep run left (same --tracks, --seed)")
     ap.add_argument("--json", default="benchmarks/out/catalogue_scale.json")
+    ap.add_argument("--tabulate", nargs="+", metavar="JSON", help="only write --table from these result files")
+    ap.add_argument("--table", default="results/catalogue_scale.json", help="README table of the runs (--tabulate)")
     args = ap.parse_args()
+    if args.tabulate:
+        return tabulate(args.tabulate, args.table)
+    peak = AnonPeak()
+    peak.start()
+    timers = Timers()
     out_dir = Path(args.dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     cat = Catalogue(args.tracks, args.dim, args.latent, args.genres, args.seed)
@@ -119,22 +207,32 @@ def main() -> None:
     free = shutil.disk_usage(out_dir).free
     if need > 0.8 * free:
         raise SystemExit(f"error: the memory map needs {need / 2**30:.1f} GiB, {free / 2**30:.1f} GiB free in {out_dir}")
-    path = out_dir / f"windows_{args.tracks}_{args.dim}_f16.npy"
-    result = {"command": "python benchmarks/catalogue_scale.py " + (f"--tracks {args.tracks}" if args.tracks != 1_000_000 else ""),
+    path = out_dir / f"windows_{args.tracks}_{args.dim}_{args.seed}_f16.npy"
+    result = {"command": "python " + " ".join(sys.argv),
               "cpu_count": os.cpu_count(), "load_average_1min_start": os.getloadavg()[0],
               "tracks": args.tracks, "windows": n, "dim": args.dim, "memmap_gib": need / 2**30}
     try:
         t = time.perf_counter()
-        mm = np.lib.format.open_memmap(path, mode="w+", dtype=np.float16, shape=(n, args.dim))
-        for a in range(0, args.tracks, BLOCK_TRACKS):
-            b = min(args.tracks, a + BLOCK_TRACKS)
-            mm[cat.bounds[a]:cat.bounds[b]] = cat.block(a, b)
-        mm.flush()
-        del mm
-        result["simulate_s"] = time.perf_counter() - t
-        print(f"simulated {args.tracks} tracks, {n} windows x {args.dim}-d into a float16 memory map "
-              f"({need / 2**30:.2f} GiB) in {result['simulate_s']:.0f} s")
+        done_marker = path.with_suffix(".complete")
+        if args.reuse and done_marker.exists():  # a --keep run left the same catalogue (same tracks and seed)
+            log(f"reusing {path}")
+        else:
+            done_marker.unlink(missing_ok=True)
+            mm = np.lib.format.open_memmap(path, mode="w+", dtype=np.float16, shape=(n, args.dim))
+            for a in range(0, args.tracks, BLOCK_TRACKS):
+                b = min(args.tracks, a + BLOCK_TRACKS)
+                mm[cat.bounds[a]:cat.bounds[b]] = cat.block(a, b)
+                if (a // BLOCK_TRACKS) % 10 == 9:
+                    log(f"simulated {b} tracks")
+            mm.flush()
+            del mm
+            done_marker.write_text(str(args.seed))
+            result["simulate_s"] = time.perf_counter() - t
+            log(f"simulated {args.tracks} tracks, {n} windows x {args.dim}-d into a float16 memory map "
+                f"({need / 2**30:.2f} GiB) in {result['simulate_s']:.0f} s")
 
+        result["anon_peak_simulation_gib"] = peak.peak  # the generator's temporaries, not the index's
+        peak.peak = 0.0
         windows = np.load(path, mmap_mode="r")
         ids = np.arange(args.tracks, dtype=np.int64)
         slices = {i: slice(int(cat.bounds[i]), int(cat.bounds[i + 1])) for i in range(args.tracks)}
@@ -142,6 +240,7 @@ def main() -> None:
         ranker = Ranker(windows, ids, slices)
         index, chunk_track = ranker.stage1()
         result["build_s"] = time.perf_counter() - t
+        result["build_train_s"], result["build_add_s"] = timers.train_s, timers.add_s
         ivf = index.index
         import faiss
 
@@ -151,9 +250,12 @@ def main() -> None:
                   if kind == "IndexIVFPQ" else {})
         result.update(index=kind, index_params=params, chunks=len(chunk_track), index_gib=index_bytes / 2**30,
                       exact=ranker.exact, memory_after_build=memory())
-        print(f"stage 1: {kind} {params} over {len(chunk_track)} chunk vectors, {index_bytes / 2**30:.2f} GiB, "
+        log(f"stage 1: {kind} {params} over {len(chunk_track)} chunk vectors, {index_bytes / 2**30:.2f} GiB, "
               f"built in {result['build_s']:.0f} s (train + add, {os.cpu_count()} threads)")
+        t = time.perf_counter()
         ranker.neg_track_mean()  # the negation baseline: one pass, once per library
+        result["negation_baseline_s"] = time.perf_counter() - t
+        log(f"negation baseline (one pass over the windows) in {result['negation_baseline_s']:.0f} s")
 
         queries = cat.phrases(args.queries, 1)
         negs = [cat.phrases(2, 100 + i) for i in range(args.neg_queries)]
@@ -167,17 +269,20 @@ def main() -> None:
                                 "negations_cpu_p50": pct(cpu_n, 50)}
         two = [[r.track_id for r in ranker.rank(q, 10)] for q in queries]
         two_n = [[r.track_id for r in ranker.rank(neg_q[i], 10, negs[i])] for i in range(args.neg_queries)]
+        log(f"two-stage queries done; exact ground truth: one pass over all {n} windows for every query")
         t = time.perf_counter()
-        exact = [[r.track_id for r in ranker.rank(q, 10, exact=True)] for q in queries]
-        exact_n = [[r.track_id for r in ranker.rank(neg_q[i], 10, negs[i], exact=True)] for i in range(args.neg_queries)]
-        exact_s = (time.perf_counter() - t) / max(1, args.queries + args.neg_queries)
-
+        truth = ranker.rank_exact_many([(q, None) for q in queries] + [(neg_q[i], negs[i]) for i in range(args.neg_queries)], 10)
+        exact = [[r.track_id for r in found] for found in truth[:args.queries]]
+        exact_n = [[r.track_id for r in found] for found in truth[args.queries:]]
+        result["exact_pass_s"] = time.perf_counter() - t
+        exact_s = result["exact_pass_s"] / max(1, args.queries + args.neg_queries)
         def recall(a, b):
             return float(np.mean([len(set(x) & set(y)) / 10 for x, y in zip(a, b)])) if a else float("nan")
 
         result.update({"recall@10": recall(exact, two), "recall@10_negations": recall(exact_n, two_n),
                        "exact_s_per_query": exact_s, "queries": args.queries, "neg_queries": args.neg_queries,
                        "candidate_tracks": ranking.CANDIDATE_TRACKS, "memory_end": memory(),
+                       "anon_peak_gib": peak.peak,
                        "load_average_1min_end": os.getloadavg()[0]})
         lat = result["latency_ms"]
         m = result["memory_queries"]
@@ -187,8 +292,9 @@ def main() -> None:
         print(f"recall@10 against exact scoring of all {n} windows: {result['recall@10']:.3f} "
               f"({result['recall@10_negations']:.3f} with two negations; exact: {exact_s:.1f} s a query)")
         print(f"memory while querying: {m['anon_gib']:.2f} GiB anonymous + {m['file_gib']:.2f} GiB of memory-mapped "
-              f"pages; peak resident {result['memory_end']['peak_gib']:.2f} GiB (the exact ground-truth passes "
-              "touch the whole map)")
+              f"pages; peak anonymous {peak.peak:.2f} GiB (the process's own memory, index build included, after the simulation), peak resident "
+              f"{result['memory_end']['peak_gib']:.2f} GiB (with memory-map pages: the exact ground-truth pass "
+              "touches the whole map)")
         per_m = 1e6 / args.tracks
         print(f"per million tracks: index {result['index_gib'] * per_m:.2f} GiB, float16 windows on disk "
               f"{need / 2**30 * per_m:.1f} GiB")
@@ -197,6 +303,7 @@ def main() -> None:
     finally:
         if not args.keep and path.exists():
             path.unlink()
+            path.with_suffix(".complete").unlink(missing_ok=True)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=1))

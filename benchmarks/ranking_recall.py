@@ -8,7 +8,7 @@ The simulated windows have the structure real ones do (a random-normal library w
 alike and the first stage meaningless): each track has a latent point in a low-dimensional "music" space,
 its windows drift from it over time, and a fixed random map lifts latents to D dimensions plus isotropic
 noise. Queries and negated phrases are latent points lifted the same way.
-Usage: python benchmarks/ranking_recall.py [--tracks 100000] [--dim 384] [--json benchmarks/out/ranking_recall.json]
+Usage: python benchmarks/ranking_recall.py [--tracks 100000] [--dim 384] [--json results/ranking_recall.json]
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -80,8 +81,9 @@ def main() -> None:
     ap.add_argument("--timed", type=int, default=5, help="queries timed per latency figure")
     ap.add_argument("--candidates", default="50,1000,2000,5000")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--scan-factors", default="4,8,16,32", help="vectors.SCAN_FACTOR values tried with an IVF stage 1")
     ap.add_argument("--skip-latency", action="store_true", help="skip the exact-latency-by-size table")
-    ap.add_argument("--json", default="benchmarks/out/ranking_recall.json")
+    ap.add_argument("--json", default="results/ranking_recall.json")
     args = ap.parse_args()
     import faiss  # noqa: F401  (imported before timing)
 
@@ -92,7 +94,7 @@ def main() -> None:
           f"({windows.nbytes / 2**30:.2f} GiB) in {time.perf_counter() - t:.0f} s")
     queries = phrases(args.queries, args.seed + 1)
     negs = [phrases(2, args.seed + 100 + i) for i in range(args.queries)]
-    out = {"command": "python benchmarks/ranking_recall.py", "load_average_1min": os.getloadavg()[0],
+    out = {"command": "python " + " ".join(sys.argv), "load_average_1min": os.getloadavg()[0],
            "cpu_count": os.cpu_count(), "tracks": args.tracks, "windows": len(windows), "dim": args.dim, "queries": args.queries,
            "exact_max_windows": ranking.EXACT_MAX_WINDOWS, "candidate_tracks": ranking.CANDIDATE_TRACKS,
            "exact_latency_ms": [], "two_stage": []}
@@ -118,8 +120,13 @@ def main() -> None:
     full.stage1()  # build stage 1 before timing
     print(f"\nstage-1 index over {len(full.stage1()[1])} chunk vectors ({ranking.STAGE1_CHUNK} windows each) "
           f"built in {time.perf_counter() - t:.1f} s")
-    exact = [[r.track_id for r in full.rank(q, 10, exact=True)] for q in queries]
-    exact_neg = [[r.track_id for r in full.rank(q, 10, n, exact=True)] for q, n in zip(queries, negs)]
+    truth = full.rank_exact_many([(q, None) for q in queries] + list(zip(queries, negs)), 10)  # one pass
+    exact = [[r.track_id for r in found] for found in truth[:len(queries)]]
+    exact_neg = [[r.track_id for r in found] for found in truth[len(queries):]]
+    index = full.stage1()[0].index
+    out["stage1"] = {"index": type(index).__name__, "chunks": int(index.ntotal),
+                     **({"nlist": int(index.nlist), "nprobe": int(index.nprobe)} if hasattr(index, "nlist") else {})}
+    print(f"stage 1: {out['stage1']}")
     exact_ms = median_ms(lambda q: full.rank(q, 10, exact=True), queries[:args.timed])
     print(f"exact ranking of all {len(windows)} windows: {exact_ms:.1f} ms (cpu {CPU_MS[-1]:.1f} ms)")
     out["exact_cpu_ms_all"] = CPU_MS[-1]
@@ -137,6 +144,38 @@ def main() -> None:
         out["two_stage"].append({"candidates": cand, "recall@10": rec, "ms": ms, "cpu_ms": CPU_MS[-2],
                                  "recall@10_negations": rec_neg, "ms_negations": ms_neg})
     out["exact_ms_all"] = exact_ms
+    full.candidate_tracks = ranking.CANDIDATE_TRACKS
+    from vml_demo.library import vectors
+
+    shipped_scan = vectors.SCAN_FACTOR
+    out["scan_factor"], out["scan_factor_sweep"] = shipped_scan, []
+    if hasattr(full.stage1()[0].index, "nprobe"):  # IVF: how many lists stage 1 probes (vectors.SCAN_FACTOR)
+        print(f"\nIVF stage 1, {ranking.CANDIDATE_TRACKS} candidates, by SCAN_FACTOR (lists probed scan that many times k)")
+        for factor in (int(f) for f in args.scan_factors.split(",")):
+            vectors.SCAN_FACTOR = factor
+            two = [[r.track_id for r in full.rank(q, 10, exact=False)] for q in queries]
+            nprobe = int(full.stage1()[0].index.nprobe)
+            two_neg = [[r.track_id for r in full.rank(q, 10, n, exact=False)] for q, n in zip(queries, negs)]
+            rec = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact, two)]))
+            rec_neg = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact_neg, two_neg)]))
+            ms = median_ms(lambda q: full.rank(q, 10, exact=False), queries[:args.timed])
+            print(f"SCAN_FACTOR {factor:>3}: nprobe {nprobe} of {full.stage1()[0].index.nlist}, recall@10 {rec:.3f} "
+                  f"({rec_neg:.3f} with negations), {ms:.1f} ms (cpu {CPU_MS[-1]:.1f} ms)")
+            out["scan_factor_sweep"].append({"scan_factor": factor, "nprobe": nprobe, "recall@10": rec,
+                                             "recall@10_negations": rec_neg, "ms": ms, "cpu_ms": CPU_MS[-1]})
+        vectors.SCAN_FACTOR = shipped_scan
+    # the README table (rendered by evaluation/tables.py from results/): two-stage rows, then exact by size
+    out["rows"] = [{"ranking": f"two-stage, {r['candidates']} candidates", "windows": len(windows),
+                    "recall@10": f"{r['recall@10']:.3f}", "recall@10 neg.": f"{r['recall@10_negations']:.3f}",
+                    "ms": round(r["ms"], 1), "cpu ms": round(r["cpu_ms"], 1), "ms neg.": round(r["ms_negations"], 1)}
+                   for r in out["two_stage"]]
+    out["rows"] += [{"ranking": f"two-stage, {ranking.CANDIDATE_TRACKS} candidates, SCAN_FACTOR {r['scan_factor']}"
+                     + (" (shipped)" if r["scan_factor"] == shipped_scan else ""), "nprobe": r["nprobe"],
+                     "windows": len(windows), "recall@10": f"{r['recall@10']:.3f}",
+                     "recall@10 neg.": f"{r['recall@10_negations']:.3f}", "ms": round(r["ms"], 1),
+                     "cpu ms": round(r["cpu_ms"], 1)} for r in out["scan_factor_sweep"]]
+    out["rows"] += [{"ranking": "exact", "windows": r["windows"], "ms": round(r["ms"], 1), "cpu ms": round(r["cpu_ms"], 1),
+                     "ms neg.": round(r["ms_negations"], 1)} for r in out["exact_latency_ms"]]
     out["load_average_1min_end"] = os.getloadavg()[0]
     print(f"(load average {out['load_average_1min']:.1f} at start, {out['load_average_1min_end']:.1f} at the end, "
           f"{os.cpu_count()} CPUs: latencies on a shared machine are upper bounds)")

@@ -142,3 +142,37 @@ def test_blockwise_passes_match_whole_matrix(monkeypatch):
     assert [g[:2] for g in got] == [w[:2] for w in want]
     assert [g[2] for g in got] == pytest.approx([w[2] for w in want], abs=1e-5)
     np.testing.assert_allclose(blocked.track_vecs, whole.track_vecs, atol=1e-5)
+
+
+@pytest.mark.parametrize("shuffled_rows", [False, True])
+def test_exact_many_matches_one_query_at_a_time(shuffled_rows, monkeypatch):
+    import vml_demo.search.ranking as ranking
+
+    monkeypatch.setattr(ranking, "BLOCK_ROWS", 37)  # several blocks, tracks never split across them
+    emb, ids, slices, rng = _library(shuffled_rows=shuffled_rows)
+    neg_emb = np.roll(emb, 1, axis=1)
+    for ranker in (Ranker(emb, ids, slices), Ranker(emb, ids, slices, neg_emb=neg_emb)):
+        queries = [(rng.standard_normal(emb.shape[1]).astype(np.float32),
+                    None if i % 2 else rng.standard_normal((i % 3 + 1, emb.shape[1])).astype(np.float32))
+                   for i in range(6)]
+        many = ranker.rank_exact_many(queries, 5)
+        for (q, negs), got in zip(queries, many):
+            want = _brute_force(emb, slices, q, negs, None if ranker._same_neg else neg_emb)[:5]
+            assert [(r.track_id, r.row) for r in got] == [(t, r) for _, t, r in want]
+            assert [r.score for r in got] == pytest.approx([s for s, _, _ in want], abs=1e-5)
+
+
+def test_two_stage_over_a_float16_memory_map_matches_in_memory(tmp_path):
+    emb, ids, slices, rng = _library(n_tracks=80)
+    path = tmp_path / "w.npy"
+    np.save(path, emb.astype(np.float16))
+    mm = np.load(path, mmap_mode="r")
+    in_memory = Ranker(np.asarray(mm, np.float32), ids, slices, exact_max_windows=0, candidate_tracks=20)
+    mapped = Ranker(mm, ids, slices, exact_max_windows=0, candidate_tracks=20)
+    for _ in range(4):
+        q = rng.standard_normal(emb.shape[1]).astype(np.float32)
+        negs = rng.standard_normal((2, emb.shape[1])).astype(np.float32)
+        for neg in (None, negs):
+            a, b = in_memory.rank(q, 5, neg), mapped.rank(q, 5, neg)
+            assert [(r.track_id, r.row) for r in a] == [(r.track_id, r.row) for r in b]
+            assert [r.score for r in a] == pytest.approx([r.score for r in b], abs=1e-5)

@@ -13,6 +13,7 @@ import numpy as np
 from ..encoders.profiles import MUSIC_ENCODER_NAMES
 from ..errors import LibraryError
 from .store import LibraryStore
+from .vectors import window_features
 
 
 @dataclass
@@ -21,8 +22,8 @@ class WindowTable:
     track_ids: np.ndarray  # [N]
     starts: np.ndarray  # [N] window start (s)
     ends: np.ndarray  # [N]
-    features: np.ndarray  # [N, F] float32 concatenated encoder outputs
-    scores: dict[str, np.ndarray]  # encoder -> [N, C] tag probabilities
+    features: np.ndarray  # [N, F] float32 concatenated encoder outputs (from a library: a read-only memory map)
+    scores: dict[str, np.ndarray]  # encoder -> [N, C] tag probabilities (columns of `features`)
     labels: dict[str, list[str]]  # encoder -> C label names
     vocabularies: dict[str, str]  # encoder -> vocabulary name ("mtt", "msd", "audioset")
     feature_spec: list[tuple[str, str, int]]  # (encoder, kind, dim) in column order
@@ -48,24 +49,22 @@ def load_window_table(store: LibraryStore, encoders: tuple[str, ...] = MUSIC_ENC
         raise LibraryError(
             f"The index at {store.db_dir} lacks encoder outputs {', '.join(missing)}: index the folder again"
         )
-    windows = store.windows()
-    ids = np.array([w.id for w in windows], np.int64)
-    blocks, spec, scores = [], [], {}
-    for enc in encoders:
-        for kind in ("emb", "scores"):
-            wid, mat = store.window_matrix(enc, kind)
-            if len(wid) != len(ids) or not np.array_equal(wid, ids):
-                raise LibraryError(f"The index at {store.db_dir} is inconsistent for {enc}: index the folder again")
-            blocks.append(mat)
-            spec.append((enc, kind, int(mat.shape[1])))
-            if kind == "scores":
-                scores[enc] = mat
+    windows = store.window_arrays()
+    ids = windows["id"]
+    outputs = [(enc, kind) for enc in encoders for kind in ("emb", "scores")]
+    # one read-only memory map beside the store (vectors.py): columns of each output side by side
+    wid, features, dims = window_features(store, outputs)
+    if len(wid) != len(ids) or not np.array_equal(wid, ids):
+        raise LibraryError(f"The index at {store.db_dir} is inconsistent: index the folder again")
+    spec = [(enc, kind, dim) for (enc, kind), dim in zip(outputs, dims)]
+    bounds = np.concatenate([[0], np.cumsum(dims)]).astype(int)
+    scores = {enc: features[:, bounds[j]:bounds[j + 1]] for j, (enc, kind) in enumerate(outputs) if kind == "scores"}
     return WindowTable(
         window_ids=ids,
-        track_ids=np.array([w.track_id for w in windows], np.int64),
-        starts=np.array([w.start_s for w in windows], np.float32),
-        ends=np.array([w.end_s for w in windows], np.float32),
-        features=np.concatenate(blocks, axis=1).astype(np.float32) if blocks else np.zeros((len(ids), 0), np.float32),
+        track_ids=windows["track_id"],
+        starts=windows["start_s"].astype(np.float32),
+        ends=windows["end_s"].astype(np.float32),
+        features=features,
         scores=scores,
         labels={e: known[e]["labels"] for e in encoders},
         vocabularies={e: known[e]["vocabulary"] for e in encoders},

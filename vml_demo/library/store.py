@@ -2,12 +2,14 @@
 
 One database file (`library.sqlite`) per library folder. Each track is written in one transaction,
 so a crash or kill mid-index leaves every track either fully indexed or absent: a rerun resumes.
-Vectors live here as float32 blobs (the source of truth); faiss indexes beside it are derived
-and rebuilt from these rows (see vectors.py). Each track's rhythm (rhythm.py) is a row of its own, written
+Vectors live here as float32 blobs (the source of truth); what search reads is derived from them and
+kept beside the database (vectors.py): a memory-mapped float32 matrix of every window's features, copied
+from these rows in batches, and faiss indexes, each rebuilt when the store changes. Each track's rhythm (rhythm.py) is a row of its own, written
 after the track and versioned, so an index made before it existed gets it on the next `index` run.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -21,6 +23,7 @@ from ..errors import LibraryError
 
 DB_FILENAME = "library.sqlite"
 SCHEMA_VERSION = "2"
+VECTOR_BATCH = 65_536  # rows read from SQLite at a time when streaming window vectors
 
 _RHYTHM_TABLE = """
 CREATE TABLE IF NOT EXISTS rhythm (
@@ -165,6 +168,18 @@ class LibraryStore:
 
     def close(self) -> None:
         self.conn.close()
+
+    @contextlib.contextmanager
+    def snapshot(self):
+        """Reads inside see one state of the database (a read transaction; WAL lets writers go on meanwhile)."""
+        if self.conn.in_transaction:  # already inside one
+            yield
+            return
+        self.conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.conn.rollback()
 
     # -- meta -------------------------------------------------------------------------------
     def get_meta(self, key: str, default: str | None = None) -> str | None:
@@ -325,17 +340,43 @@ class LibraryStore:
         rows = self.conn.execute("SELECT id, track_id, idx, start_s, end_s FROM windows ORDER BY track_id, idx")
         return [Window(*r) for r in rows.fetchall()]
 
-    def window_matrix(self, encoder: str, kind: str) -> tuple[np.ndarray, np.ndarray]:
-        """(window ids [N], vectors [N, D]) for one encoder output, in window order."""
-        rows = self.conn.execute(
+    def window_arrays(self) -> dict[str, np.ndarray]:
+        """Every window as columns (id, track_id, idx, start_s, end_s), in window order (track, then idx):
+        arrays rather than Window objects, which at tens of millions of windows would not fit in memory."""
+        cur = self.conn.execute("SELECT id, track_id, idx, start_s, end_s FROM windows ORDER BY track_id, idx")
+        cols = {"id": [], "track_id": [], "idx": [], "start_s": [], "end_s": []}
+        while rows := cur.fetchmany(VECTOR_BATCH):
+            for name, values in zip(cols, zip(*rows)):
+                cols[name].append(np.array(values, np.float64 if name.endswith("_s") else np.int64))
+        return {name: np.concatenate(parts) if parts else np.zeros(0, np.float64 if name.endswith("_s") else np.int64)
+                for name, parts in cols.items()}
+
+    def count_window_vectors(self, encoder: str, kind: str) -> tuple[int, int]:
+        """(rows, dimension) of one encoder output; (0, 0) when absent."""
+        n = self.conn.execute("SELECT COUNT(*) FROM window_vectors WHERE encoder=? AND kind=?", (encoder, kind)).fetchone()[0]
+        row = self.conn.execute("SELECT vector FROM window_vectors WHERE encoder=? AND kind=? LIMIT 1",
+                                (encoder, kind)).fetchone()
+        return int(n), (len(row[0]) // 4 if row else 0)
+
+    def iter_window_vectors(self, encoder: str, kind: str, batch: int | None = None):
+        """(window ids, float32 vectors) of one encoder output in window order, `batch` rows at a time, so a
+        library larger than memory can be copied into a memory map (library/vectors.py: window_features)."""
+        cur = self.conn.execute(
             "SELECT w.id, v.vector FROM windows w JOIN window_vectors v ON v.window_id=w.id"
             " WHERE v.encoder=? AND v.kind=? ORDER BY w.track_id, w.idx",
             (encoder, kind),
-        ).fetchall()
-        if not rows:
+        )
+        while rows := cur.fetchmany(batch or VECTOR_BATCH):
+            yield (np.array([r[0] for r in rows], np.int64),
+                   np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), -1))
+
+    def window_matrix(self, encoder: str, kind: str) -> tuple[np.ndarray, np.ndarray]:
+        """(window ids [N], vectors [N, D]) for one encoder output, in window order, in memory (libraries
+        of any size: library/vectors.py window_features gives them as a memory map)."""
+        parts = list(self.iter_window_vectors(encoder, kind))
+        if not parts:
             return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
-        ids = np.array([r[0] for r in rows], np.int64)
-        return ids, np.stack([np.frombuffer(r[1], np.float32) for r in rows])
+        return np.concatenate([i for i, _ in parts]), np.concatenate([v for _, v in parts])
 
     def stats(self) -> dict:
         n, secs = self.conn.execute("SELECT COUNT(*), COALESCE(SUM(duration_s), 0) FROM tracks").fetchone()

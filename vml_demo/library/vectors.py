@@ -1,4 +1,10 @@
-"""faiss indexes over window vectors, derived from the SQLite store and kept beside it.
+"""What search reads, derived from the SQLite store and kept beside it: the window features as a memory map,
+and faiss indexes over window vectors.
+
+`window_features` copies every window's encoder outputs from the store's blobs into one float32 .npy file,
+in batches (a library larger than memory never passes through it whole), and opens it as a read-only memory
+map: the ranker and the spaces read it block by block, and a small library reopens without decoding blobs.
+An index made before this existed gets the file on first open; a changed store, a new one.
 
 Each stored index is exact inner product over L2-normalised rows (cosine), keyed by window id. Ranking's
 stage 1 above the exact-scoring size uses a compressed one instead (`compressed`, IVF-PQ). An index is written
@@ -16,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..encoders.base import l2_normalize
+from ..errors import LibraryError
 from .store import LibraryStore
 
 VECTOR_DIR = "faiss"
@@ -30,10 +37,14 @@ NPROBE_FRACTION = 16
 NPROBE_MIN = 8
 # ...and enough lists that a search scans SCAN_FACTOR times the k it asks for: ranking asks for thousands
 # of chunks, which at 20k simulated tracks was more than nprobe=nlist/16 lists held (recall@10 with
-# negations fell to 0.92).
-SCAN_FACTOR = 4
+# negations fell to 0.92). At 100k tracks of benchmarks/ranking_recall.py (unclustered: the hard case) 4x
+# gave recall@10 0.893, probing nlist/8 0.947, nlist/4 (what 16x asks there) 0.973, nlist/2 0.977, a flat
+# stage 1 0.990; the loss was the lists probed, not PQ (IVF-Flat over the same lists: 0.893). At 1M
+# tracks 16x asks for fewer lists than nlist/16 (benchmarks/catalogue_scale.py), so nothing changes there.
+SCAN_FACTOR = 16
 KMEANS_ITERATIONS = 10  # faiss's default 25 costs 2.5x the training time for no measurable recall here
 TRAIN_POINTS_PER_LIST = 64
+FEATURES_TMP = ".tmp-features-"  # + pid: temp files of a feature copy in progress
 
 
 def ivfpq_params(n: int, dim: int) -> dict:
@@ -117,10 +128,14 @@ class VectorIndex:
         _write_with_header(path, lambda tmp: faiss.write_index(self.index, tmp), header)
 
 
-def _write_with_header(path: Path, write, header: dict) -> None:
-    """`write(temp path)` then the JSON header beside it, each renamed into place (header last: it validates)."""
+def _write_with_header(path: Path, write, header: dict | None) -> None:
+    """`write(temp path)` then the JSON header beside it (None: none), each renamed into place (header last:
+    it validates)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    for target, step in ((path, write), (path.with_suffix(".json"), lambda tmp: Path(tmp).write_text(json.dumps(header)))):
+    steps = [(path, write)]
+    if header is not None:
+        steps.append((path.with_suffix(".json"), lambda tmp: Path(tmp).write_text(json.dumps(header))))
+    for target, step in steps:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         os.close(fd)
         try:
@@ -190,3 +205,88 @@ def load_or_build_arrays(store: LibraryStore, key: str, build) -> dict[str, np.n
 def _save_npz(tmp: str, arrays: dict[str, np.ndarray]) -> None:
     with open(tmp, "wb") as fh:  # a file object: np.savez would append ".npz" to a path
         np.savez(fh, **arrays)
+
+
+def window_features(store: LibraryStore, outputs: list[tuple[str, str]]) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """(window ids [N], features [N, F], width of each output) for these (encoder, kind) outputs side by side,
+    rows in window order: a read-only float32 memory map of `faiss/features-....npy`, rebuilt when the store's
+    generation changed (in memory when the library folder is read-only)."""
+    key = "features-" + "+".join(f"{enc}.{kind}" for enc, kind in outputs)
+    path = index_path(store.db_dir, key).with_suffix(".npy")
+    ids_path = path.with_suffix(".ids.npy")
+    with store.snapshot():  # one read transaction: the generation and the rows agree
+        generation = store.generation()
+        if _current_header(path, key, generation):
+            try:
+                header = json.loads(path.with_suffix(".json").read_text())
+                ids, mat = np.load(ids_path), np.load(path, mmap_mode="r")
+                if mat.shape == (len(ids), sum(header["dims"])) and mat.dtype == np.float32:
+                    return ids, mat, list(header["dims"])
+            except (OSError, ValueError, KeyError):
+                pass  # unreadable or partial: rebuild below
+        shapes = [store.count_window_vectors(enc, kind) for enc, kind in outputs]
+        if len({n for n, _ in shapes}) > 1:
+            raise LibraryError(f"The index at {store.db_dir} is inconsistent (encoders with different window "
+                               "counts): index the folder again")
+        n, dims = (shapes[0][0] if shapes else 0), [d for _, d in shapes]
+        try:
+            return _write_features(store, outputs, path, ids_path, n, dims, {"key": key, "generation": generation,
+                                                                              "dims": dims, "rows": n})
+        except OSError:  # a read-only library: the same matrix in memory
+            ids, mat = np.zeros(n, np.int64), np.zeros((n, sum(dims)), np.float32)
+            _fill_features(store, outputs, ids, mat)
+            return ids, mat, dims
+
+
+def _remove_orphans(folder: Path) -> None:
+    """Deletes the temp files of feature copies whose process is gone (killed mid-copy: they can be large)."""
+    for tmp in folder.glob(FEATURES_TMP + "*"):
+        pid = tmp.name[len(FEATURES_TMP):].split("-")[0]
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            tmp.unlink(missing_ok=True)
+        except (ValueError, OSError):
+            pass  # not ours to judge (another user's process, or a name we did not write)
+
+
+def _fill_features(store: LibraryStore, outputs, ids: np.ndarray, mat: np.ndarray) -> None:
+    """Copies each output's rows into its columns of `mat` (and the window ids into `ids`), batch by batch."""
+    col = 0
+    for j, (enc, kind) in enumerate(outputs):
+        row, width = 0, 0
+        for wid, block in store.iter_window_vectors(enc, kind):
+            width = block.shape[1]
+            if j == 0:
+                ids[row:row + len(wid)] = wid
+            elif not np.array_equal(ids[row:row + len(wid)], wid):
+                raise LibraryError(f"The index at {store.db_dir} is inconsistent for {enc}: index the folder again")
+            mat[row:row + len(wid), col:col + width] = block
+            row += len(wid)
+        col += width
+
+
+def _write_features(store, outputs, path: Path, ids_path: Path, n: int, dims: list[int], header: dict):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_orphans(path.parent)
+    tmp = [tempfile.mkstemp(dir=path.parent, prefix=f"{FEATURES_TMP}{os.getpid()}-", suffix=".npy") for _ in range(2)]
+    for fd, _ in tmp:
+        os.close(fd)
+    (tmp_ids, tmp_mat) = (name for _, name in tmp)
+    try:
+        ids = np.lib.format.open_memmap(tmp_ids, mode="w+", dtype=np.int64, shape=(n,))
+        mat = np.lib.format.open_memmap(tmp_mat, mode="w+", dtype=np.float32, shape=(n, sum(dims)))
+        _fill_features(store, outputs, ids, mat)
+        ids.flush()
+        mat.flush()
+        del ids, mat
+        for name, target in ((tmp_ids, ids_path), (tmp_mat, path)):
+            os.chmod(name, 0o644)
+            os.replace(name, target)
+        # the header last: it is what says the two files are current
+        _write_with_header(path.with_suffix(".json"), lambda t: Path(t).write_text(json.dumps(header)), None)
+    finally:
+        for name in (tmp_ids, tmp_mat):
+            if os.path.exists(name):
+                os.unlink(name)
+    return np.load(ids_path), np.load(path, mmap_mode="r"), dims

@@ -13,7 +13,8 @@ Stage 1 is a flat (exact inner product) faiss index while it holds fewer than CO
 vectors and IVF-PQ (library/vectors.py) above, which is what keeps a catalogue of a million tracks in a
 few GiB (benchmarks/catalogue_scale.py). Every pass over the windows (chunk vectors, track means, exact
 scores) runs in blocks of BLOCK_ROWS rows, so the window matrix may be a read-only memory map, float16
-included, that is never held in memory whole.
+included, that is never held in memory whole; exact ranking keeps each block's per-track best only, and
+`rank_exact_many` scores many queries in one such pass (benchmarks' ground truth over a map larger than RAM).
 """
 from __future__ import annotations
 
@@ -30,8 +31,9 @@ NEGATION_WEIGHT = 1.0  # penalty per unit of cosine above the library's mean for
 EXACT_MAX_WINDOWS = 500_000
 STAGE1_CHUNK = 4  # windows per stage-1 vector
 # Stage-1 hits kept (chunks; their tracks are the candidates). At 100k simulated tracks recall@10 against
-# exact scoring was 0.940 with 1000, 0.973 with 2000 and 0.990 with 5000 (0.993 with two negations), with
-# a flat stage 1 (before IVF-PQ; benchmarks/catalogue_scale.py measures the IVF-PQ one).
+# exact scoring was 0.940 with 1000, 0.973 with 2000 and 0.990 with 5000 (0.993 with two negations) with a
+# flat stage 1; with the IVF-PQ one the product builds there, 0.812 / 0.874 / 0.966 (0.980 with negations)
+# (results/ranking_recall.json); at 1M tracks, 1.000 (results/catalogue_scale_1m.json).
 CANDIDATE_TRACKS = 5000
 # Negations lower scores after stage 1 picked by the positive score alone, so keep more candidates then.
 NEGATION_CANDIDATE_FACTOR = 2
@@ -164,12 +166,22 @@ class Ranker:
                        baseline: np.ndarray | None, emb: np.ndarray | None = None) -> np.ndarray:
         """The one scoring formula, for any set of rows (all of them or the candidates'); `emb`: those rows
         already read (the negation-space ones are read from rows)."""
-        s = np.asarray(self.window_emb[rows] if emb is None else emb, np.float32) @ query_vec
+        emb = np.asarray(self.window_emb[rows] if emb is None else emb, np.float32)
+        neg = None
+        if neg_vecs is not None:
+            neg = _sims(emb if self._same_neg else np.asarray(self.neg_emb[rows], np.float32), neg_vecs)
+        return self._combine(rows, emb @ query_vec, neg, baseline)
+
+    def _combine(self, rows, sims: np.ndarray, neg_sims: np.ndarray | None, baseline: np.ndarray | None) -> np.ndarray:
+        """Window scores from their similarity to the query [n] and to the negated phrases [P, n]."""
+        s = sims
         if self.window_penalty is not None:
             s = s - self.window_penalty[rows]
-        if neg_vecs is not None:  # how much more a window resembles what was negated than the library average does
-            neg = emb if self._same_neg and emb is not None else self.neg_emb[rows]
-            s = s - NEGATION_WEIGHT * np.clip(np.asarray(neg, np.float32) @ neg_vecs.T - baseline, 0.0, None).max(axis=1)
+        if neg_sims is not None:  # how much more a window resembles what was negated than the library average does
+            excess = neg_sims[0] - baseline[0]
+            for j in range(1, len(neg_sims)):  # max over phrases, a column at a time (axis=1 on [n, 2] is slow)
+                np.maximum(excess, neg_sims[j] - baseline[j], out=excess)
+            s = s - NEGATION_WEIGHT * np.clip(excess, 0.0, None, out=excess)
         return s
 
     def rank(self, query_vec: np.ndarray, k: int, neg_vecs: np.ndarray | None = None,
@@ -200,21 +212,51 @@ class Ranker:
         return self._rank_two_stage(query_vec, k, neg_vecs, baseline, adjust)
 
     def _rank_exact(self, query_vec, k, neg_vecs, baseline, adjust=None) -> list[RankedTrack]:
-        parts = []
+        return self._exact_many([(query_vec, neg_vecs, baseline)], k, adjust)[0]
+
+    def rank_exact_many(self, queries: list[tuple[np.ndarray, np.ndarray | None]], k: int) -> list[list[RankedTrack]]:
+        """Exact top k of several (query, negated phrases or None) in one pass over the windows: what
+        rank(q, k, negs, exact=True) returns for each, at the cost of one read of the matrix (ground truth
+        for benchmarks over a memory map larger than the page cache)."""
+        if len(self.track_ids) == 0 or k < 1 or not queries:
+            return [[] for _ in queries]
+        prepared = []
+        for q, negs in queries:
+            negs = np.asarray(negs, np.float32) if negs is not None and len(negs) else None
+            prepared.append((np.asarray(q, np.float32).reshape(-1), negs,
+                             None if negs is None else self.neg_track_mean() @ negs.T))
+        return self._exact_many(prepared, k)
+
+    def _exact_many(self, prepared, k, adjust=None) -> list[list[RankedTrack]]:
+        """Every window scored, reduced to each track's best per block (memory stays one block's), then the
+        top k tracks' best windows found by scoring those tracks again."""
+        q_mat = np.stack([q for q, _, _ in prepared])
+        negs = [n for _, n, _ in prepared]
+        neg_mat = np.concatenate([n for n in negs if n is not None]) if any(n is not None for n in negs) else None
+        cols = np.cumsum([0] + [0 if n is None else len(n) for n in negs])
+        best = np.empty((len(prepared), len(self.track_ids)), np.float32)
         for a, b, block in self._blocks(self.window_emb):
-            lo, hi = int(self._seg_starts[a]), int(self._seg_starts[a]) + len(block)
-            rows = slice(lo, hi) if self._order is None else self._order[lo:hi]
-            parts.append(self._window_scores(rows, query_vec, neg_vecs, baseline, emb=block))
-        s = np.concatenate(parts)
-        best = np.maximum.reduceat(s, self._seg_starts)
-        if adjust is not None:
-            best = best + adjust
-        top = [i for i in _top(best, k) if np.isfinite(best[i])]
+            lo = int(self._seg_starts[a])
+            rows = slice(lo, lo + len(block)) if self._order is None else self._order[lo:lo + len(block)]
+            sims = _sims(block, q_mat)
+            neg_all = None
+            if neg_mat is not None:
+                neg_all = _sims(block if self._same_neg else np.asarray(self.neg_emb[rows], np.float32), neg_mat)
+            seg = self._seg_starts[a:b] - lo
+            for j, (_, n, baseline) in enumerate(prepared):
+                neg = None if n is None else neg_all[cols[j]:cols[j + 1]]
+                best[j, a:b] = np.maximum.reduceat(self._combine(rows, sims[j], neg, baseline), seg)
         out = []
-        for i in top:
-            tid = int(self.track_ids[i])
-            seg = s[self._seg_starts[i]:self._seg_starts[i] + self.slices[tid].stop - self.slices[tid].start]
-            out.append(RankedTrack(tid, float(best[i]), self.slices[tid].start + int(np.argmax(seg))))
+        for j, (q, n, baseline) in enumerate(prepared):
+            row = best[j] if adjust is None else best[j] + adjust
+            found = []
+            for i in (i for i in _top(row, k) if np.isfinite(row[i])):
+                tid = int(self.track_ids[i])
+                own = self.slices[tid]
+                rows = np.arange(own.start, own.stop)
+                s = self._window_scores(rows, q, n, baseline)
+                found.append(RankedTrack(tid, float(row[i]), own.start + int(np.argmax(s))))
+            out.append(found)
         return out
 
     def _rank_two_stage(self, query_vec, k, neg_vecs, baseline, adjust=None) -> list[RankedTrack]:
@@ -239,7 +281,10 @@ class Ranker:
         starts, lengths = self._starts[pos], self._lengths[pos]
         seg_starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
         rows = np.arange(int(lengths.sum())) + np.repeat(starts - seg_starts, lengths)  # the candidates' windows
-        s = self._window_scores(rows, query_vec, neg_vecs, baseline)
+        emb = None
+        if isinstance(self.window_emb, np.memmap):  # one slice per track: a memory map's fancy indexing by row
+            emb = np.concatenate([self.window_emb[a:a + n] for a, n in zip(starts, lengths)])  # cost 5x the CPU
+        s = self._window_scores(rows, query_vec, neg_vecs, baseline, emb=emb)
         best = np.maximum.reduceat(s, seg_starts)
         if adjust is not None:
             best = best + adjust[pos]
@@ -249,6 +294,14 @@ class Ranker:
             out.append(RankedTrack(int(self.track_ids[pos[i]]), float(best[i]),
                                    int(rows[seg_starts[i] + int(np.argmax(seg))])))
         return out
+
+
+def _sims(emb: np.ndarray, vecs: np.ndarray) -> np.ndarray:
+    """[P, n] similarities of n rows to P vectors: one matrix-vector product each for a few vectors (a
+    [n, D] x [D, 2] product was 2x slower than two of them here), a matrix product for many."""
+    if len(vecs) <= 8:
+        return np.stack([emb @ v for v in vecs]) if len(vecs) else np.zeros((0, len(emb)), np.float32)
+    return vecs @ emb.T
 
 
 def _top(scores: np.ndarray, k: int) -> np.ndarray:
