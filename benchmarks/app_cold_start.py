@@ -136,7 +136,9 @@ def main() -> None:
           f"({medians['first_search_after_page_s']:.2f} s after the page), warm video+text search "
           f"{medians['warm_video_search_s']:.2f} s; load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after")
     if args.out:
-        doc = {"benchmark": "app_cold_start", "cpus": os.cpu_count(), "in_place": args.in_place,
+        from cli_timing import run_meta
+
+        doc = {**run_meta("app_cold_start"), "in_place": args.in_place,
                "goals_s": {"page_s": 5.0, "first_search_s": 3.0}, "page_budget_s": PAGE_BUDGET_S,
                "load_average_1min_before": round(load_before, 2), "load_average_1min_after": round(os.getloadavg()[0], 2),
                "medians": medians, "runs": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()}

@@ -28,6 +28,18 @@ def time_cli(args: list[str], env: dict | None = None) -> tuple[float, float]:
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+def run_meta(benchmark: str) -> dict:
+    """What the README's speed table names beside each figure: the benchmark, its exact command, when, which code,
+    how many CPUs, and the 1-minute load average at its start."""
+    import datetime as dt
+
+    from vml_demo.model.checkpoint import code_version
+
+    return {"benchmark": benchmark, "command": " ".join(["python", *sys.argv]),
+            "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "code_version": code_version(),
+            "cpus": os.cpu_count(), "load_average_1min_before": round(os.getloadavg()[0], 2)}
+
+
 def cli_summary(runs: list[tuple[float, float]]) -> dict:
     """Median wall and CPU seconds of the runs, each run, and the 1-minute load average now (for the JSON)."""
     return {"wall_s_median": round(statistics.median(r[0] for r in runs), 3),

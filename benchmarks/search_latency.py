@@ -2,6 +2,7 @@
 and on a simulated 100k-track library (goal < 300 ms).
 
 Usage: python benchmarks/search_latency.py [--db assets/index] [--tracks 100000] [--windows-per-track 8] [--cold-runs 3]
+                                          [--cold-only] [--out results/search_latency.json]
 
 Cold: `python -m vml_demo search --text "calm piano"` as a whole process, first on a copy of the index without
 its derived files (what the first search after indexing pays: the term matrix is computed and cached), then
@@ -14,8 +15,10 @@ the index and ranking cost, the text encoding cost is measured on the real libra
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -46,12 +49,11 @@ def report(name: str, ms: list[float]) -> None:
     print(f"{name:<44} median {statistics.median(ms):7.1f} ms   p95 {p95:7.1f} ms   (n={len(ms)})")
 
 
-def cold_cli(db: str | None, runs: int) -> None:
+def cold_cli(db: str | None, runs: int) -> dict:
     import shutil
     import tempfile
-    from pathlib import Path
 
-    from cli_timing import report_cli, time_cli
+    from cli_timing import cli_summary, report_cli, time_cli
     from vml_demo.library.vectors import VECTOR_DIR
     from vml_demo.settings import get_settings
 
@@ -67,6 +69,8 @@ def cold_cli(db: str | None, runs: int) -> None:
     before = report_cli("cold CLI text search, no derived files yet", first)
     after = report_cli("cold CLI text search, derived files cached", later, goal_s=2.0)
     print(f"  ratio cached / uncached: {after / before:.2f}")
+    return {"query": " ".join(query), "goal_cold_cli_s": 2.0,
+            "cold_cli_uncached": cli_summary(first), "cold_cli_cached": cli_summary(later)}
 
 
 def main() -> None:
@@ -75,9 +79,19 @@ def main() -> None:
     ap.add_argument("--tracks", type=int, default=100_000)
     ap.add_argument("--windows-per-track", type=int, default=8)
     ap.add_argument("--cold-runs", type=int, default=3, help="cold CLI processes per case (0: skip)")
+    ap.add_argument("--cold-only", action="store_true", help="only the cold CLI processes")
+    ap.add_argument("--out", type=Path, default=None, help="write the cold CLI figures here as JSON")
     args = ap.parse_args()
     if args.cold_runs:
-        cold_cli(args.db, args.cold_runs)
+        from cli_timing import run_meta
+
+        doc = {**run_meta("search_latency"), **cold_cli(args.db, args.cold_runs)}
+        if args.out:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(doc, indent=2) + "\n")
+            print(f"wrote {args.out}")
+    if args.cold_only:
+        return
 
     import faiss  # noqa: F401
 

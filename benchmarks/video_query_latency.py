@@ -38,8 +38,9 @@ def main() -> None:
     args = ap.parse_args()
     from vml_demo.search.engine import SearchEngine
 
-    doc: dict = {"benchmark": "video_query_latency", "video": "30 s 1280x720 testsrc2 + sine", "cpus": os.cpu_count(),
-                 "load_average_1min_before": round(os.getloadavg()[0], 2), "goal_cold_cli_s": 4.0}
+    from cli_timing import run_meta
+
+    doc: dict = {**run_meta("video_query_latency"), "video": "30 s 1280x720 testsrc2 + sine", "goal_cold_cli_s": 4.0}
 
     with tempfile.TemporaryDirectory() as tmp:
         video = make_video(Path(tmp) / "720p_30s.mp4")

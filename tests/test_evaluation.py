@@ -201,6 +201,24 @@ def test_table_renderer_uses_the_file(tmp_path):
     assert render_readme(out, tmp_path)[0] == out
 
 
+def test_speed_table_reads_the_benchmarks_json(tmp_path):
+    import json
+
+    from vml_demo.evaluation.tables import render_table
+
+    assert "no speed benchmark JSON" in render_table("speed", tmp_path)
+    cli = {"wall_s_median": 1.5, "cpu_s_median": 1.2, "runs": [{}, {}, {}]}
+    (tmp_path / "search_latency.json").write_text(json.dumps(
+        {"command": "python benchmarks/search_latency.py", "load_average_1min_before": 0.5,
+         "cold_cli_cached": cli, "cold_cli_uncached": {**cli, "wall_s_median": 2.5}}))
+    (tmp_path / "index_speed.json").write_text(json.dumps(
+        {"x_real_time": 55.0, "cpu_s_per_audio_min": 2.0, "peak_rss_gib": 1.5, "load_avg_before": 0.3}))
+    rows = render_table("speed", tmp_path).splitlines()
+    assert any("indexing" in r and "55.0x" in r and "| no |" in r for r in rows)  # 55x misses >= 60x
+    assert any("derived files cached" in r and "1.50 s wall" in r and "| yes |" in r and "search_latency.py" in r
+               for r in rows)
+
+
 # --- the ensemble space: what the evaluation reports is what search ranks ---------------------------
 class _ToySpace:
     """A toy space of fixed window vectors; texts are bags of known words (hand-checkable scores)."""

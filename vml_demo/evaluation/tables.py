@@ -6,7 +6,8 @@
 
 `python -m vml_demo evaluate render-readme` rewrites them; a test fails when one is stale, so README quotes
 only numbers the evaluation commands wrote (each table names its file and command). `shipped_space_<text
-encoder>` is read from the candidate checkpoints' metrics.json instead: the space `VML_SPACE=auto` ships.
+encoder>` is read from the candidate checkpoints' metrics.json instead: the space `VML_SPACE=auto` ships;
+`speed` from the speed benchmarks' JSON (speed_table.py).
 """
 from __future__ import annotations
 
@@ -132,6 +133,10 @@ def render_table(name: str, results_dir: Path, checkpoints_dir: Path = config.CH
     m = re.fullmatch(r"shipped_space_(\w+)", name)  # the one table read from checkpoints/, not results/
     if m:
         return "\n".join(shipped_space(checkpoints_dir, m[1])) + "\n"
+    if name == "speed":  # several benchmarks' files (speed_table.py)
+        from .speed_table import speed_table
+
+        return "\n".join(speed_table(Path(results_dir))) + "\n"
     file, render = _renderer(name)
     path = Path(results_dir) / file
     if not path.is_file():
