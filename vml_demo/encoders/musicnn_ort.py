@@ -44,8 +44,10 @@ class OrtMusicnn:
     """Runs an exported musicnn graph: log-mel [N, 187, 96] float32 -> (probs [N, C], penultimate [N, D])."""
 
     def __init__(self, net: nn.Module, num_threads: int | None = None, cache_dir: Path | None = None) -> None:
-        # Both cores for one model at a time: the indexer runs the encoders one after the other.
-        self._session = cpu_session(export_onnx(net, cache_dir), num_threads or min(2, os.cpu_count() or 1))
+        # No memory pattern: a track's last batch has another size (1-7 patches), and a plan kept per size held
+        # ~0.13 GiB more per model at the same speed (measured: 17.5 vs 18.2 ms per patch).
+        self._session = cpu_session(export_onnx(net, cache_dir), num_threads or min(2, os.cpu_count() or 1),
+                                    mem_pattern=False)
 
     def __call__(self, patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         probs, penultimate = self._session.run(None, {"log_mel": np.ascontiguousarray(patches, np.float32)})
