@@ -6,6 +6,7 @@ onnx_cache.py.
 """
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 
@@ -15,7 +16,11 @@ from torch import nn
 
 from .onnx_cache import cache_root, cached_export, cpu_session, module_digest, torch_export
 
-EXPORT_VERSION = "1"  # bump when the exported graph changes without the weights changing
+EXPORT_VERSION = "1"  # bump when the exported graph's outputs change without the weights changing
+# Names the graph's form in the cache file, not in the index key: a new form with the same outputs (within
+# float tolerance) is exported again without the indexed vectors being taken as stale.
+GRAPH_VERSION = "2"  # 2: max pools over the mel axis in NCHWc blocks (musicnn._conv_bn_relu_max_over_mel)
+NCHWC_BLOCK = 16  # onnxruntime's channel block with AVX-512 (8 with AVX2 divides it)
 
 
 def weights_digest(net: nn.Module) -> str:
@@ -27,7 +32,8 @@ class _Probabilities(nn.Module):
 
     def __init__(self, net: nn.Module) -> None:
         super().__init__()
-        self.net = net
+        self.net = copy.deepcopy(net)  # the caller's module keeps channel_block 1 (the torch path)
+        self.net.channel_block = NCHWC_BLOCK
 
     def forward(self, log_mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logits, penultimate = self.net(log_mel)
@@ -36,8 +42,11 @@ class _Probabilities(nn.Module):
 
 def export_onnx(net: nn.Module, cache_dir: Path | None = None) -> Path:
     """The ONNX file for `net` (eval mode, CPU), exported on first use."""
-    export = torch_export(_Probabilities(net), torch.zeros(2, 187, 96), "log_mel", ["probs", "penultimate"])
-    return cached_export((cache_dir or cache_root("musicnn_onnx")) / f"musicnn-{weights_digest(net)}.onnx", export)
+    def export(staging: str) -> None:  # the module is copied only when there is no cached export
+        torch_export(_Probabilities(net), torch.zeros(2, 187, 96), "log_mel", ["probs", "penultimate"])(staging)
+
+    name = f"musicnn-{weights_digest(net)}-g{GRAPH_VERSION}.onnx"
+    return cached_export((cache_dir or cache_root("musicnn_onnx")) / name, export)
 
 
 class OrtMusicnn:
