@@ -1,12 +1,13 @@
 """Indexing speed, peak memory and index size on the bundled library (issue 13: >= 60x real time, < 2 GiB).
 
-Usage: python benchmarks/index_speed.py [--folder assets/library] [--limit N]
+Usage: python benchmarks/index_speed.py [--folder assets/library] [--limit N] [--json benchmarks/out/index_speed.json]
 Indexes into a fresh temporary folder, so it measures a cold, full index (model loading included and
-reported separately).
+reported separately). Prints the numbers and writes them to --json ('' = don't).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
@@ -25,6 +26,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--folder", default=str(config.LIBRARY_AUDIO_DIR))
     ap.add_argument("--limit", type=int, default=0, help="index only the first N files (0 = all)")
+    ap.add_argument("--json", default="benchmarks/out/index_speed.json", help="write the numbers here ('' = don't)")
     args = ap.parse_args()
 
     from vml_demo.encoders.profiles import music_encoders
@@ -64,8 +66,23 @@ def main() -> None:
     # (ffmpeg children are not counted: a forked child's maxrss includes the parent's pages before exec)
     print(f"peak memory         {peak_self:.2f} GiB (python process) (goal < 2 GiB)")
     print(f"index size          {size / 1024**2:.1f} MiB ({size / 1024**2 / max(hours, 1e-9):.1f} MiB per hour of music)")
+    print(f"rhythm analysis     {report.rhythm_seconds:.1f} s ({report.rhythm_analysed} tracks, in its own thread)")
     print(f"cpu threads         {os.cpu_count()}")
     shutil.rmtree(work, ignore_errors=True)
+    if args.json:
+        out = {
+            "tracks": len(report.added), "failed": len(report.failed), "audio_s": round(report.audio_seconds, 1),
+            "model_load_s": round(load_s, 2), "index_wall_s": round(index_s, 2),
+            "x_real_time": round(report.audio_seconds / index_s, 2), "cpu_s": round(cpu_s, 1),
+            "cpu_s_per_audio_min": round(cpu_s / max(report.audio_seconds / 60, 1e-9), 3),
+            "peak_rss_gib": round(peak_self, 3), "index_mib": round(size / 1024**2, 2),
+            "rhythm_s": round(report.rhythm_seconds, 1), "rhythm_tracks": report.rhythm_analysed,
+            "load_avg_before": round(load_before[0], 2), "load_avg_after": round(os.getloadavg()[0], 2),
+            "cpus": os.cpu_count(), "limit": args.limit,
+        }
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(out, indent=1) + "\n")
+        print(f"wrote {args.json}")
 
 
 if __name__ == "__main__":
