@@ -66,7 +66,7 @@ def main() -> None:
     # (ffmpeg children are not counted: a forked child's maxrss includes the parent's pages before exec)
     print(f"peak memory         {peak_self:.2f} GiB (python process) (goal < 2 GiB)")
     print(f"index size          {size / 1024**2:.1f} MiB ({size / 1024**2 / max(hours, 1e-9):.1f} MiB per hour of music)")
-    print(f"rhythm analysis     {report.rhythm_seconds:.1f} s ({report.rhythm_analysed} tracks, in its own thread)")
+    print(f"rhythm analysis     {report.rhythm_seconds:.1f} s ({report.rhythm_analysed} tracks; wall time in its thread)")
     print(f"cpu threads         {os.cpu_count()}")
     shutil.rmtree(work, ignore_errors=True)
     if args.json:

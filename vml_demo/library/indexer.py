@@ -7,7 +7,8 @@ track is one SQLite transaction. The encoder set is kept per root: changing enco
 root being indexed (other roots are named in the report, to be indexed again). Vector indexes are built by
 the search layer from the store when it loads, so indexing writes none. A broken file is recorded with its
 one-line reason and never stops the run. Each track's rhythm (tempo, beats, bars, energy, sections: rhythm.py)
-is analysed from the same decoded samples; unchanged tracks that lack it (an index made before it, or by an
+is analysed from the same decoded samples, in a thread of its own while the encoders run on the next track;
+unchanged tracks that lack it (an index made before it, or by an
 older RHYTHM_VERSION) are decoded and analysed too. A failed rhythm analysis is recorded and reported; the
 track stays searchable.
 """
