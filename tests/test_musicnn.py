@@ -16,6 +16,7 @@ import pytest
 
 from vml_demo.encoders.base import AudioFrames
 from vml_demo.encoders.melspec import mel_filterbank
+from vml_demo.encoders import musicnn
 from vml_demo.encoders.musicnn import (
     MIN_SAMPLES,
     N_MELS,
@@ -261,3 +262,21 @@ def test_onnx_export_is_cached_by_the_weights_hash(tmp_path):
         logits, _ = changed(torch.from_numpy(patches))
     probs, _ = OrtMusicnn(changed, cache_dir=tmp_path)(patches)
     np.testing.assert_allclose(probs, torch.sigmoid(logits).numpy(), atol=1e-5)  # the new weights run
+
+
+def test_channel_blocks_and_negated_filters_keep_the_literal_outputs():
+    """The reduced front end (pool of sign-flipped filters, padded to channel blocks) equals bn(relu(conv)).amax."""
+    import copy
+
+    import torch
+
+    net = copy.deepcopy(tagger_with("MTT_musicnn", "torch").net)
+    with torch.no_grad():
+        net.timbral_bn[0].weight[:5] *= -1  # negative batch-norm scales take the min branch
+    x = torch.from_numpy(np.random.default_rng(1).random((2, 1, PATCH_FRAMES + 6, N_MELS), dtype=np.float32))
+    conv, bn = net.timbral[0], net.timbral_bn[0]
+    with torch.no_grad():
+        literal = bn(torch.relu(conv(x))).amax(dim=3)
+        for block in (1, 16):
+            assert np.allclose(musicnn._conv_bn_relu_max_over_mel(x, conv, bn, block).numpy(), literal.numpy(),
+                               atol=1e-5)

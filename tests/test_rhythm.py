@@ -88,3 +88,15 @@ def test_index_analyses_rhythm_incrementally_and_a_failure_keeps_the_track(tmp_p
     assert store.rhythm_failures()[0][1].startswith("rhythm analysis failed: ValueError")
     assert store.tracks_without_rhythm(RHYTHM_VERSION) == []  # recorded: not retried every run
     store.close()
+
+
+def test_tempo_estimate_is_librosas_at_step_1_and_close_at_step_4():
+    import librosa
+
+    from vml_demo.library import rhythm
+
+    y = click_track(100.0, 40.0, first_s=0.3) + 0.01 * np.random.default_rng(0).standard_normal(40 * SR)
+    onset = rhythm._block_features(y.astype(np.float32))[1]
+    expected = float(librosa.feature.tempo(onset_envelope=onset, sr=SR, hop_length=rhythm.HOP)[0])
+    assert rhythm.estimate_tempo(onset, step=1) == expected
+    assert abs(rhythm.estimate_tempo(onset, step=4) - 100.0) <= 4.0  # the 16 ms frame grid's resolution

@@ -91,26 +91,40 @@ def compress_mel(mel16: np.ndarray) -> np.ndarray:
 # ---- network ----------------------------------------------------------------------------------
 
 
-def _bn_relu_max_over_mel(conv_out: torch.Tensor, bn: nn.BatchNorm2d) -> torch.Tensor:
-    """amax over the mel axis of bn(relu(conv_out)), reducing first (about 40% of the net's time saved).
+def _conv_bn_relu_max_over_mel(x: torch.Tensor, conv: nn.Conv2d, bn: nn.BatchNorm2d, block: int = 1) -> torch.Tensor:
+    """amax over the mel axis of bn(relu(conv(x))), reducing first (about 40% of the net's time saved).
 
     relu is non-decreasing and eval-mode batch norm is a per-channel affine map a*x + b, so the max of
-    bn(relu(x)) is bn(relu(max x)) where a >= 0 and bn(relu(min x)) where a < 0. Training mode keeps
-    the literal order (batch statistics depend on every value).
+    bn(relu(z)) is bn(relu(max z)) where a >= 0 and bn(relu(min z)) where a < 0. The min is taken as
+    -max(-z), with -z from the same convolution with negated filters (negation is exact in floating point),
+    so every channel is one max pool over the mel axis. block > 1 pads the filters with zero filters to a
+    multiple of `block` channels, sliced off after the pool: onnxruntime then keeps conv and pool in its
+    blocked NCHWc layout (it pools there only whole channel blocks) instead of converting each large conv
+    output back to NCHW and reducing it there, which took a quarter of musicnn's CPU time (measured: 17.5 ->
+    14.0 ms a patch, outputs bit-identical). Training mode keeps the literal order (batch statistics depend
+    on every value).
     """
     if bn.training:
-        return bn(F.relu(conv_out)).amax(dim=3)
+        return bn(F.relu(conv(x))).amax(dim=3)
     scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-    reduced = conv_out.amax(dim=3)
-    negative = scale < 0
-    if bool(negative.any()):
-        reduced = torch.where(negative[None, :, None], conv_out.amin(dim=3), reduced)
+    sign = torch.where(scale < 0, -torch.ones_like(scale), torch.ones_like(scale))
+    weight, bias = conv.weight * sign[:, None, None, None], conv.bias * sign
+    channels = weight.shape[0]
+    extra = -channels % block
+    if extra:
+        weight = torch.cat([weight, weight.new_zeros((extra, *weight.shape[1:]))])
+        bias = torch.cat([bias, bias.new_zeros(extra)])
+    width = N_MELS - conv.kernel_size[1] + 1  # static, so the ONNX export gets a fixed pool size
+    pooled = F.max_pool2d(F.conv2d(x, weight, bias), kernel_size=(1, width))  # [B, C (+extra), T, 1]
+    peak = pooled.flatten(2)[:, :channels] * sign[None, :, None]
     # batch norm on [B, C, T] (the reduced tensor) with the same statistics
-    return F.batch_norm(F.relu(reduced), bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
+    return F.batch_norm(F.relu(peak), bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
 
 
 class MusicnnNet(nn.Module):
     """musicnn: musically motivated front end, dense mid end, temporal pooling back end."""
+
+    channel_block = 1  # front-end filters padded to a multiple of this (16 in the ONNX export: musicnn_ort)
 
     def __init__(self, n_classes: int = 50, midend_filters: int = 64, backend_units: int = 200) -> None:
         super().__init__()
@@ -142,10 +156,10 @@ class MusicnnNet(nn.Module):
         features = []
         padded = F.pad(x, (0, 0, 3, 3))  # pad time only; the mel axis is max-pooled away
         for conv, bn in zip(self.timbral, self.timbral_bn):
-            features.append(_bn_relu_max_over_mel(conv(padded), bn))
+            features.append(_conv_bn_relu_max_over_mel(padded, conv, bn, self.channel_block))
         for length, conv, bn in zip(self.temporal_lengths, self.temporal, self.temporal_bn):
             same = F.pad(x, (0, 0, (length - 1) // 2, length // 2))  # TF "same": extra pad at the end
-            features.append(_bn_relu_max_over_mel(conv(same), bn))
+            features.append(_conv_bn_relu_max_over_mel(same, conv, bn, self.channel_block))
         frontend = torch.cat(features, dim=1)  # [B, 561, time]
 
         layers = [frontend]

@@ -97,9 +97,10 @@ def cached_export(target: Path, export: Callable[[str], None]) -> Path:
     return target
 
 
-def cpu_session(model: Path | bytes, threads: int, spin: bool = False):
+def cpu_session(model: Path | bytes, threads: int, spin: bool = False, mem_pattern: bool = True):
     """An onnxruntime CPU session (of a file, or a serialised graph) with `threads` intra-op threads, sequential
-    execution, quiet logging."""
+    execution, quiet logging. mem_pattern=False: no memory plan kept per input shape (a model fed many batch
+    sizes otherwise keeps a large plan for each; the arena still reuses its buffers)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -107,6 +108,7 @@ def cpu_session(model: Path | bytes, threads: int, spin: bool = False):
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.log_severity_level = 3
+    options.enable_mem_pattern = mem_pattern
     # No busy-waiting between ops unless asked: decoding threads and ffmpeg share the same cores.
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
     source = model if isinstance(model, bytes) else str(model)

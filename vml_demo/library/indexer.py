@@ -7,7 +7,8 @@ track is one SQLite transaction. The encoder set is kept per root: changing enco
 root being indexed (other roots are named in the report, to be indexed again). Vector indexes are built by
 the search layer from the store when it loads, so indexing writes none. A broken file is recorded with its
 one-line reason and never stops the run. Each track's rhythm (tempo, beats, bars, energy, sections: rhythm.py)
-is analysed from the same decoded samples; unchanged tracks that lack it (an index made before it, or by an
+is analysed from the same decoded samples, in a thread of its own while the encoders run on the next track;
+unchanged tracks that lack it (an index made before it, or by an
 older RHYTHM_VERSION) are decoded and analysed too. A failed rhythm analysis is recorded and reported; the
 track stays searchable.
 """
@@ -93,28 +94,32 @@ def decode_track(path: Path) -> tuple[float, list[tuple[float, np.ndarray]]]:
     return offset, blocks
 
 
-def analyze_blocks(blocks: list[tuple[float, np.ndarray]], encoders: list[AudioEncoder]) -> list:
+def analyze_blocks(blocks: list[tuple[float, np.ndarray]], encoders: list[AudioEncoder],
+                   pool: ThreadPoolExecutor | None = None) -> list:
     """Each encoder's AudioFrames over a track's blocks, the encoders running side by side.
 
     A front end shared by several encoders (both musicnn models read one log-mel) is computed once per block;
     the models then run in one thread each (onnxruntime and torch release the GIL), which on 2 cores used
     less CPU than one model at a time on both cores, and overlaps the small single-threaded ops.
+    pool: threads to run them in (one per encoder; default: made for this call).
     """
+    if pool is None:
+        with ThreadPoolExecutor(max_workers=max(1, len(encoders))) as own:
+            return analyze_blocks(blocks, encoders, own)
     per_block = []
-    with ThreadPoolExecutor(max_workers=max(1, len(encoders))) as pool:
-        for offset, samples in blocks:
-            fronts: dict = {}
-            for enc in encoders:
-                key = enc.front_end or id(enc)
-                if key not in fronts:
-                    fronts[key] = enc.front(samples)
-            jobs = [pool.submit(enc.analyze_front, fronts[enc.front_end or id(enc)]) for enc in encoders]
-            per_block.append((offset, [job.result() for job in jobs]))
+    for offset, samples in blocks:
+        fronts: dict = {}
+        for enc in encoders:
+            key = enc.front_end or id(enc)
+            if key not in fronts:
+                fronts[key] = enc.front(samples)
+        jobs = [pool.submit(enc.analyze_front, fronts[enc.front_end or id(enc)]) for enc in encoders]
+        per_block.append((offset, [job.result() for job in jobs]))
     return [concat_frames([(offset, outs[i]) for offset, outs in per_block]) for i in range(len(encoders))]
 
 
 def analyze_track(blocks: list[tuple[float, np.ndarray]], duration_s: float, encoders: Iterable[AudioEncoder],
-                  spans: list[tuple[float, float]] | None = None):
+                  spans: list[tuple[float, float]] | None = None, pool: ThreadPoolExecutor | None = None):
     """Windows and per-window vectors {(encoder, 'emb'|'scores'): [W, D]} for one decoded track.
 
     spans: the windows to pool into (default: the library's overlapping 10 s windows).
@@ -122,7 +127,7 @@ def analyze_track(blocks: list[tuple[float, np.ndarray]], duration_s: float, enc
     spans = window_spans(duration_s) if spans is None else spans
     vectors: dict[tuple[str, str], np.ndarray] = {}
     encoders = list(encoders)
-    for enc, frames in zip(encoders, analyze_blocks(blocks, encoders)):
+    for enc, frames in zip(encoders, analyze_blocks(blocks, encoders, pool)):
         emb, scores = pool_into_windows(frames, spans)
         vectors[(enc.name, "emb")] = emb
         vectors[(enc.name, "scores")] = scores
@@ -247,9 +252,13 @@ def _index(store, folder, given, encoders, progress, show_progress, prune) -> In
         except MediaError as err:
             return err
 
-    # Decode the next file in a thread while the encoders work on the current one.
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    # Three stages overlap: the next file decodes in a thread, the encoders work on this one, and the
+    # previous one's rhythm is analysed in a thread of its own (it used to run between tracks, while the
+    # encoders waited and a core stood idle). The store is written from this thread only (SQLite).
+    with ThreadPoolExecutor(max_workers=1) as pool, ThreadPoolExecutor(max_workers=1) as rhythm_pool, \
+            ThreadPoolExecutor(max_workers=max(1, len(encoders))) as encoder_pool:
         pending = pool.submit(decode, todo[0][0]) if todo else None
+        rhythm_job = None  # (track id, shown name, future of _rhythm_outcome) of the previous track
         for i, item in enumerate(todo):
             decoded = pending.result()
             pending = pool.submit(decode, todo[i + 1][0]) if i + 1 < len(todo) else None
@@ -259,15 +268,21 @@ def _index(store, folder, given, encoders, progress, show_progress, prune) -> In
                 if isinstance(decoded, MediaError):
                     raise decoded
                 duration_s, blocks = decoded
-                spans, vectors = analyze_track(blocks, duration_s, encoders)
+                spans, vectors = analyze_track(blocks, duration_s, encoders, pool=encoder_pool)
                 result = (duration_s, spans, vectors)
             except MediaError as err:
                 result = err
             track_id = store_track(store, plan, folder, given, item, result)
+            if rhythm_job:
+                _put_rhythm(store, *rhythm_job, plan.report)
+                rhythm_job = None
             if track_id is not None:
-                _store_rhythm(store, track_id, decoded[1], result[0], os.path.join(given, item[0]), plan.report)
+                future = rhythm_pool.submit(_rhythm_outcome, decoded[1], result[0])
+                rhythm_job = (track_id, os.path.join(given, item[0]), future)
             if bar:
                 bar.update(1)
+        if rhythm_job:
+            _put_rhythm(store, *rhythm_job, plan.report)
     if bar:
         bar.close()
     finish_index(store, plan, given, prune, progress)
@@ -276,20 +291,27 @@ def _index(store, folder, given, encoders, progress, show_progress, prune) -> In
     return plan.report
 
 
-def _store_rhythm(store: LibraryStore, track_id: int, blocks, duration_s: float, shown: str,
-                  report: IndexReport) -> None:
+def _rhythm_outcome(blocks, duration_s: float) -> tuple[object, float]:
+    """(Rhythm, or the one-line reason it failed; seconds spent): safe to run in a worker thread."""
     started = time.perf_counter()
     try:
-        rhythm = analyze_rhythm(blocks, duration_s)
+        outcome = analyze_rhythm(blocks, duration_s)
     except Exception as err:  # noqa: BLE001 - any analysis failure is recorded; the track stays searchable
-        reason = f"rhythm analysis failed: {type(err).__name__}: {err}".splitlines()[0]
-        log.warning("%s: %s", shown, reason)
-        store.put_rhythm(track_id, RHYTHM_VERSION, error=reason)
-        report.rhythm_failed.append((shown, reason))
+        outcome = f"rhythm analysis failed: {type(err).__name__}: {err}".splitlines()[0]
+    return outcome, time.perf_counter() - started
+
+
+def _put_rhythm(store: LibraryStore, track_id: int, shown: str, job, report: IndexReport) -> None:
+    """Store one track's rhythm outcome (`job`: a finished or pending future of _rhythm_outcome, or its result)."""
+    outcome, seconds = job.result() if hasattr(job, "result") else job
+    if isinstance(outcome, str):
+        log.warning("%s: %s", shown, outcome)
+        store.put_rhythm(track_id, RHYTHM_VERSION, error=outcome)
+        report.rhythm_failed.append((shown, outcome))
     else:
-        store.put_rhythm(track_id, RHYTHM_VERSION, rhythm)
+        store.put_rhythm(track_id, RHYTHM_VERSION, outcome)
         report.rhythm_analysed += 1
-    report.rhythm_seconds += time.perf_counter() - started
+    report.rhythm_seconds += seconds
 
 
 def _analyse_missing_rhythm(store: LibraryStore, root_id: int, given: str, report: IndexReport,
@@ -310,4 +332,4 @@ def _analyse_missing_rhythm(store: LibraryStore, root_id: int, given: str, repor
             store.put_rhythm(track_id, RHYTHM_VERSION, error=f"rhythm analysis failed: {err}")
             report.rhythm_failed.append((shown, str(err)))
             continue
-        _store_rhythm(store, track_id, blocks, duration_s, shown, report)
+        _put_rhythm(store, track_id, shown, _rhythm_outcome(blocks, duration_s), report)
