@@ -67,6 +67,9 @@ class MusicSpace:
     def window_embeddings(self, table: WindowTable) -> np.ndarray:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def warm_up(self) -> None:
+        """Load ahead what embedding new audio needs (the app's warm-up thread; nothing for the tag bridge)."""
+
     def library_window_embeddings(self, table: WindowTable, store) -> np.ndarray:
         """window_embeddings of a library's table (`store`: its LibraryStore); a space whose window vectors are
         costly keeps them beside the library (TrainedSpace), the same numbers as window_embeddings gives."""
@@ -182,6 +185,9 @@ class TrainedSpace(MusicSpace):
 
     def describe(self) -> str:
         return f"trained music tower {self.checkpoint.name} ({self.tower.summary})"
+
+    def warm_up(self) -> None:
+        self.tower.model  # noqa: B018 - loads torch and the weights, which a cached library never needed
 
     def window_embeddings(self, table: WindowTable) -> np.ndarray:
         return self.tower.embed_windows(table)
