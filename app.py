@@ -38,7 +38,8 @@ def ensure_no_deps_packages() -> None:
 
 def warm_up(registry) -> None:
     """Load the bundled library's engine and map in the background, so the page answers at once, then the video
-    encoders (scene model, YAMNet and torch under it), so the first video search does not wait for them."""
+    encoders (scene model, YAMNet and torch under it) and the music tower, so the first video search does not wait
+    for them."""
     from vml_demo.app.embedding_map import projection_for
     from vml_demo.app.libraries import BUNDLED
     from vml_demo.errors import VmlError
@@ -54,6 +55,7 @@ def warm_up(registry) -> None:
 
         try:
             warm_up_video_encoders()
+            engine.space.warm_up()  # a trained tower's torch model: a video's own music is embedded with it
         except VmlError as err:  # a video search reports it when it needs them
             log.warning("video encoders not loaded ahead: %s", err)
 

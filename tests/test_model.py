@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from vml_demo.errors import QueryError, WeightsUnavailableError
+from vml_demo.media.hashing import file_sha256
 from vml_demo.model.checkpoint import CheckpointMismatchError, load_checkpoint, save_checkpoint
+from vml_demo.model.checkpoint_info import INFO_FILE, checkpoint_info
 from vml_demo.model.factory import create_model, load_config
 from vml_demo.model.fusion import FUSION_KINDS, make_fusion
 from vml_demo.model.loss import positive_mask_from_ids, symmetric_info_nce
@@ -210,6 +212,9 @@ def test_checkpoint_round_trip_identical(tmp_path):
     card = (tmp_path / "ck" / "model_card.md").read_text()
     assert "# test model" in card and "random tensors" in card and "video/R@1" in card and "fusion: transformer1" in card
     assert (tmp_path / "ck" / "config.yaml").is_file()
+    assert (tmp_path / "ck" / INFO_FILE).is_file()  # written at save time: search reads it without torch
+    info = checkpoint_info(tmp_path / "ck")
+    assert info["config"] == config and info["sha256"] == file_sha256(tmp_path / "ck" / "checkpoint.pt")
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp folders left
 
 

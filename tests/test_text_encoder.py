@@ -87,17 +87,19 @@ def test_onnx_export_is_keyed_to_the_weights(minilm, tmp_path):
 
 
 def test_text_search_process_imports_no_torch():
-    # In the tag bridge: a shipped tower or ensemble (VML_SPACE=auto) embeds the library's windows with torch
-    # when the library loads; the text query itself still never needs it.
+    # The shipped space (VML_SPACE=auto, an ensemble with the trained tower): once the tower's window vectors are
+    # cached beside the library (the first run here may build them with torch), loading it and a text query never
+    # import torch.
     code = (
         "import sys; from vml_demo import api; "
-        "r = api.load_library(space='bridge').search(text='calm piano', k=3); assert len(r.results) == 3; "
+        "r = api.load_library().search(text='calm piano', k=3); assert len(r.results) == 3; "
         "print(sorted(m for m in ('torch', 'transformers', 'sentence_transformers', 'sklearn', 'gradio', 'faiss') "
         "if m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                         cwd=config.REPO_ROOT)
-    assert out.returncode == 0, out.stderr[-2000:]
+    for _ in range(2):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                             cwd=config.REPO_ROOT)
+        assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "[]"
 
 

@@ -1,8 +1,9 @@
 """Checkpoint folders: saving and loading trained models (configs and the model factory: factory.py).
 
-A checkpoint folder holds checkpoint.pt (weights, config, meta), config.yaml (the same config, for people)
-and model_card.md; resumable training adds train_state.pt. Folders are written to a temporary sibling and
-renamed into place, so a crash never leaves a half-written checkpoint under the final name.
+A checkpoint folder holds checkpoint.pt (weights, config, meta), config.yaml (the same config, for people),
+checkpoint.json (its config and sha-256, read by search without torch: checkpoint_info.py) and model_card.md;
+resumable training adds train_state.pt. Folders are written to a temporary sibling and renamed into place, so
+a crash never leaves a half-written checkpoint under the final name.
 """
 from __future__ import annotations
 
@@ -18,27 +19,14 @@ import torch
 import yaml
 
 from ..errors import WeightsUnavailableError
+from ..media.hashing import file_sha256
+from .checkpoint_info import CheckpointMismatchError, check_features, info_of_payload, write_info
 from .factory import create_model
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 WEIGHTS_FILE, CONFIG_FILE, CARD_FILE, TRAIN_STATE_FILE = "checkpoint.pt", "config.yaml", "model_card.md", "train_state.pt"
-
-
-class CheckpointMismatchError(WeightsUnavailableError):
-    """The checkpoint exists but was trained on other features than the active encoders produce."""
-
-
-# --- feature compatibility -------------------------------------------------------------------------
-def check_features(config: dict, expect: dict | None, source: str = "checkpoint") -> None:
-    """Raise CheckpointMismatchError when config["features"] disagrees with `expect` (e.g. {"text_dim": 384})."""
-    found = config.get("features", {})
-    problems = [f"{key}: checkpoint has {found.get(key)!r}, active encoders give {value!r}"
-                for key, value in (expect or {}).items()
-                if value is not None and found.get(key) is not None and found.get(key) != value]
-    if problems:
-        raise CheckpointMismatchError(f"{source} does not fit the active encoders ({'; '.join(problems)})")
 
 
 # --- saving ----------------------------------------------------------------------------------------
@@ -106,8 +94,10 @@ def save_checkpoint(directory: str | Path, model: torch.nn.Module, config: dict,
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
     try:
-        torch.save({"format_version": FORMAT_VERSION, "kind": getattr(model, "kind", None),
-                    "state_dict": state, "config": config, "meta": meta}, tmp / WEIGHTS_FILE)
+        payload = {"format_version": FORMAT_VERSION, "kind": getattr(model, "kind", None),
+                   "state_dict": state, "config": config, "meta": meta}
+        torch.save(payload, tmp / WEIGHTS_FILE)
+        write_info(tmp, info_of_payload(payload, file_sha256(tmp / WEIGHTS_FILE)))  # read by search without torch
         (tmp / CONFIG_FILE).write_text(yaml.safe_dump(config, sort_keys=False))
         (tmp / CARD_FILE).write_text(render_model_card(config, meta, model_card or {}))
         if train_state is not None:

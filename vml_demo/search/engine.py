@@ -68,7 +68,7 @@ class SearchEngine:
         self.profile = active_profile(profile)
         self.text_encoder = load_text_encoder(self.profile.text_encoder)
         self.space: MusicSpace = choose_space(space or settings.space, self.table, self.text_encoder)
-        self.window_emb = self.space.window_embeddings(self.table)  # [N, D] normalised
+        self.window_emb = self.space.library_window_embeddings(self.table, self.store)  # [N, D] normalised
         slices = self.table.track_slices()
         self.ranker = Ranker(self.window_emb, np.array(sorted(slices), np.int64), slices,
                              window_penalty=self.space.window_penalty(self.window_emb))

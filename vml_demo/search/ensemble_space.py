@@ -49,3 +49,11 @@ class EnsembleSpace(MusicSpace):
 
     def window_embeddings(self, table: WindowTable) -> np.ndarray:
         return self.join(self.bridge.window_embeddings(table), self.tower.window_embeddings(table))
+
+    def warm_up(self) -> None:
+        self.bridge.warm_up()
+        self.tower.warm_up()
+
+    def library_window_embeddings(self, table: WindowTable, store) -> np.ndarray:
+        return self.join(self.bridge.library_window_embeddings(table, store),
+                         self.tower.library_window_embeddings(table, store))

@@ -13,6 +13,8 @@ why in `notes`, with the numbers it read.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import re
 from pathlib import Path
@@ -64,6 +66,14 @@ class MusicSpace:
 
     def window_embeddings(self, table: WindowTable) -> np.ndarray:  # pragma: no cover - interface
         raise NotImplementedError
+
+    def warm_up(self) -> None:
+        """Load ahead what embedding new audio needs (the app's warm-up thread; nothing for the tag bridge)."""
+
+    def library_window_embeddings(self, table: WindowTable, store) -> np.ndarray:
+        """window_embeddings of a library's table (`store`: its LibraryStore); a space whose window vectors are
+        costly keeps them beside the library (TrainedSpace), the same numbers as window_embeddings gives."""
+        return self.window_embeddings(table)
 
     def window_penalty(self, window_emb: np.ndarray, method: str | None = None) -> np.ndarray | None:
         """Per-window hubness penalty for ranking (search/hubness.py); method default: VML_HUBNESS."""
@@ -176,8 +186,21 @@ class TrainedSpace(MusicSpace):
     def describe(self) -> str:
         return f"trained music tower {self.checkpoint.name} ({self.tower.summary})"
 
+    def warm_up(self) -> None:
+        self.tower.model  # noqa: B018 - loads torch and the weights, which a cached library never needed
+
     def window_embeddings(self, table: WindowTable) -> np.ndarray:
         return self.tower.embed_windows(table)
+
+    def library_window_embeddings(self, table: WindowTable, store) -> np.ndarray:
+        """Kept beside the library, keyed by the checkpoint's sha-256 and the table's features, and reused while
+        the store's generation is unchanged: a later process neither imports torch nor runs the tower."""
+        from ..library.vectors import load_or_build_arrays
+
+        spec = hashlib.sha256(json.dumps([list(s) for s in table.feature_spec]).encode()).hexdigest()[:12]
+        arrays = load_or_build_arrays(store, f"window_emb-{self.key}-{spec}",
+                                      lambda: {"emb": self.window_embeddings(table)})
+        return arrays["emb"]
 
 
 def auto_checkpoints(text_encoder_name: str) -> list[Path]:
