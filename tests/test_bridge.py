@@ -156,3 +156,20 @@ def test_bad_bridge_settings_name_the_variable(env, value):
     with pytest.raises(SettingsError, match=env):
         with overridden({env: value}):
             pass
+
+
+def test_term_directions_are_cached_on_disk(tmp_path, monkeypatch):
+    from vml_demo.encoders.cached_text import cached_array
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return np.eye(3, 4, dtype=np.float32)
+
+    first = cached_array("term_directions", "k", compute, (3, 4))
+    again = cached_array("term_directions", "k", compute, (3, 4))
+    assert np.array_equal(first, again) and len(calls) == 1  # the second came from the file
+    cached_array("term_directions", "k", lambda: np.zeros((2, 4), np.float32), (2, 4))  # other shape: recomputed
+    assert cached_array("term_directions", "k", compute, (3, 4)).shape == (3, 4) and len(calls) == 2

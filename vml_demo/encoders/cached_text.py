@@ -89,20 +89,27 @@ def persistent_rows(encoder: TextEncoder, texts: list[str]) -> np.ndarray:
     if not fingerprint:
         return encoder.encode(texts)
     import hashlib
+
+    key = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
+    return cached_array("text_rows", f"{fingerprint}-{key}", lambda: encoder.encode(texts), (len(texts), encoder.dim))
+
+
+def cached_array(kind: str, key: str, compute: Callable[[], np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
+    """`compute()`, kept as `<cache>/<kind>/<key>.npy` and loaded from there while its shape is `shape`: for
+    arrays a cold process would otherwise recompute from the same inputs (the key must name those inputs)."""
     import os
     import tempfile
 
     from .onnx_cache import cache_root
 
-    key = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
-    path = cache_root("text_rows") / f"{fingerprint}-{key}.npy"
+    path = cache_root(kind) / f"{key}.npy"
     try:
         rows = np.load(path, allow_pickle=False)
-        if rows.shape == (len(texts), encoder.dim):
+        if rows.shape == tuple(shape):
             return rows
     except (OSError, ValueError):
         pass
-    rows = encoder.encode(texts)
+    rows = compute()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npy")
@@ -110,5 +117,5 @@ def persistent_rows(encoder: TextEncoder, texts: list[str]) -> np.ndarray:
             np.save(fh, rows)
         os.replace(tmp, path)
     except OSError:
-        pass  # a read-only cache: encode again next time
+        pass  # a read-only cache: compute again next time
     return rows

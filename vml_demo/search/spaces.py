@@ -23,7 +23,7 @@ import numpy as np
 
 from .. import config
 from ..encoders.base import TextEncoder, l2_normalize
-from ..encoders.cached_text import persistent_rows
+from ..encoders.cached_text import cached_array, persistent_rows
 from ..errors import VmlError, WeightsUnavailableError
 from ..library.features import WindowTable
 from ..model.space_choice import METRICS_FILE, Measured, candidate_checkpoints, choice_sentence, rank_spaces
@@ -117,7 +117,9 @@ class TagBridgeSpace(MusicSpace):
         so a query is scored by the terms it asks for against each window's evidence for them, unblurred by how
         alike the term phrases' embeddings are (384-d vectors still: ranking and faiss stay as they are)."""
         self.term_units = l2_normalize(self.term_vecs)
-        self.term_vecs = orthonormal_rows(self.term_vecs)
+        vecs = self.term_vecs  # the SVD is cheap but multi-threaded BLAS makes it erratic on a loaded machine: cache it
+        key = f"{hashlib.sha256(np.ascontiguousarray(vecs).tobytes()).hexdigest()[:16]}-{vecs.shape[0]}x{vecs.shape[1]}"
+        self.term_vecs = cached_array("term_directions", key, lambda: orthonormal_rows(vecs), vecs.shape)
 
     def embed_text(self, texts: list[str]) -> np.ndarray:
         if self.query_t is None:
