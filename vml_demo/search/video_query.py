@@ -142,11 +142,12 @@ def describe_video(video: str | Path, report=lambda frac, desc: None, settings=N
                 timings["video_decoding"] += time.perf_counter() - t
                 if segment is None:
                     break
-                t = time.perf_counter()
                 starts.append(segment.start_s)
-                rows.append(descriptor.describe_segment(_halve(segment.frames) if scenes is not None else segment.frames,
-                                                        config.VIDEO_FPS))
-                timings["visual_descriptors"] += time.perf_counter() - t
+                if settings.video_looks:  # the descriptors feed the look rules only
+                    t = time.perf_counter()
+                    rows.append(descriptor.describe_segment(
+                        _halve(segment.frames) if scenes is not None else segment.frames, config.VIDEO_FPS))
+                    timings["visual_descriptors"] += time.perf_counter() - t
                 if scenes is not None:
                     t = time.perf_counter()
                     probs.append(scenes.run(segment.frames[::step])[0].mean(axis=0))
