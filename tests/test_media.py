@@ -380,3 +380,19 @@ def test_file_sha256_streams_the_whole_file_and_shortens_on_request(tmp_path):
     path.write_bytes(data)
     assert file_sha256(path) == hashlib.sha256(data).hexdigest()
     assert file_sha256(path, 16) == hashlib.sha256(data).hexdigest()[:16]
+
+
+def test_write_atomically_leaves_the_old_file_or_the_new_one(tmp_path):
+    from vml_demo.media.files import write_atomically
+
+    target = tmp_path / "sub" / "out.txt"
+    write_atomically(target, lambda tmp: Path(tmp).write_text("one"))
+    assert target.read_text() == "one" and oct(target.stat().st_mode & 0o777) == "0o644"
+
+    def broken(tmp):
+        Path(tmp).write_text("half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        write_atomically(target, broken)
+    assert target.read_text() == "one" and sorted(p.name for p in target.parent.iterdir()) == ["out.txt"]

@@ -97,9 +97,7 @@ def persistent_rows(encoder: TextEncoder, texts: list[str]) -> np.ndarray:
 def cached_array(kind: str, key: str, compute: Callable[[], np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
     """`compute()`, kept as `<cache>/<kind>/<key>.npy` and loaded from there while its shape is `shape`: for
     arrays a cold process would otherwise recompute from the same inputs (the key must name those inputs)."""
-    import os
-    import tempfile
-
+    from ..media.files import write_atomically
     from .onnx_cache import cache_root
 
     path = cache_root(kind) / f"{key}.npy"
@@ -111,11 +109,7 @@ def cached_array(kind: str, key: str, compute: Callable[[], np.ndarray], shape: 
         pass
     rows = compute()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npy")
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, rows)
-        os.replace(tmp, path)
+        write_atomically(path, lambda tmp: np.save(tmp, rows), suffix=".npy")  # a .npy name: np.save adds none
     except OSError:
         pass  # a read-only cache: compute again next time
     return rows

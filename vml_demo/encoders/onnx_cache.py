@@ -7,11 +7,10 @@ digest, so a stale graph is never loaded.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import Callable
 
+from ..media.files import write_atomically
 from ..settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -83,16 +82,7 @@ def cached_export(target: Path, export: Callable[[str], None]) -> Path:
     """`target` (a path whose name carries the weights' digest), written by `export(staging path)` if absent."""
     if target.is_file():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, staging = tempfile.mkstemp(prefix=".export-", suffix=".onnx", dir=target.parent)
-    os.close(fd)
-    try:
-        export(staging)
-        os.chmod(staging, 0o644)
-        os.replace(staging, target)
-    finally:
-        if os.path.exists(staging):
-            os.unlink(staging)
+    write_atomically(target, export, prefix=".export-", suffix=".onnx")
     log.info("exported %s", target)
     return target
 

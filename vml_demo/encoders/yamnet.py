@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import WeightsUnavailableError
+from ..media.files import write_atomically
 from ..media.hashing import file_sha256
 from .base import AudioEncoder, AudioFrames
 from .melspec import mel_weight_matrix_tf, power_spectrogram
@@ -116,18 +117,6 @@ def _initializer_scalar(model, name: str) -> float:
     raise WeightsUnavailableError(f"YAMNet ONNX graph lacks the quantisation parameter {name}")
 
 
-def _write_atomically(target: Path, data: bytes) -> None:
-    fd, staging = tempfile.mkstemp(prefix=".prepare-", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(staging, 0o644)
-        os.replace(staging, target)
-    finally:
-        if os.path.exists(staging):
-            os.unlink(staging)
-
-
 def prepare_model(model_path: Path, folder: Path) -> tuple[Path, dict]:
     """(the graph with the embedding output added, self-contained, {quantisation parameter: value, "embedding":
     its output name}), written into `folder` once (not the unzipped model's folder, which extract_model
@@ -146,8 +135,9 @@ def prepare_model(model_path: Path, folder: Path) -> tuple[Path, dict]:
         raise WeightsUnavailableError("YAMNet ONNX graph has no GlobalAveragePool node for the embedding")
     params["embedding"] = pools[-1].output[0]
     model.graph.output.append(onnx.helper.make_tensor_value_info(params["embedding"], onnx.TensorProto.FLOAT, None))
-    _write_atomically(graph_path, model.SerializeToString())  # the graph before its parameters: they mark it done
-    _write_atomically(params_path, json.dumps(params).encode())
+    graph = model.SerializeToString()  # the graph before its parameters: they mark it done
+    write_atomically(graph_path, lambda tmp: Path(tmp).write_bytes(graph), prefix=".prepare-")
+    write_atomically(params_path, lambda tmp: Path(tmp).write_text(json.dumps(params)), prefix=".prepare-")
     return graph_path, params
 
 

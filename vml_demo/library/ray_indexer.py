@@ -21,13 +21,13 @@ import io
 import logging
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from ..errors import LibraryError, MediaError
+from ..media.files import write_atomically
 from .indexer import (IndexReport, ProgressFn, analyze_track, decode_track, encoder_descriptions, finish_index,
                       plan_index, store_track)
 from .store import LibraryStore
@@ -59,15 +59,7 @@ def write_shard(path: Path, result) -> None:
             arrays[f"k{i}"] = np.array([enc, kind])
     buf = io.BytesIO()
     np.savez(buf, **arrays)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.getvalue())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_atomically(path, lambda tmp: Path(tmp).write_bytes(buf.getvalue()))
 
 
 def read_shard(path: Path):

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..encoders.base import l2_normalize
 from ..errors import LibraryError
+from ..media.files import write_atomically
 from .store import LibraryStore
 
 VECTOR_DIR = "faiss"
@@ -128,23 +129,10 @@ class VectorIndex:
         _write_with_header(path, lambda tmp: faiss.write_index(self.index, tmp), header)
 
 
-def _write_with_header(path: Path, write, header: dict | None) -> None:
-    """`write(temp path)` then the JSON header beside it (None: none), each renamed into place (header last:
-    it validates)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    steps = [(path, write)]
-    if header is not None:
-        steps.append((path.with_suffix(".json"), lambda tmp: Path(tmp).write_text(json.dumps(header))))
-    for target, step in steps:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        os.close(fd)
-        try:
-            step(tmp)
-            os.chmod(tmp, 0o644)  # mkstemp makes 0600; derived files are as readable as the database
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+def _write_with_header(path: Path, write, header: dict) -> None:
+    """`write(temp path)` then the JSON header beside it, each renamed into place (header last: it validates)."""
+    write_atomically(path, write)
+    write_atomically(path.with_suffix(".json"), lambda tmp: Path(tmp).write_text(json.dumps(header)))
 
 
 def _current_header(path: Path, key: str, generation: int) -> bool:
@@ -284,7 +272,7 @@ def _write_features(store, outputs, path: Path, ids_path: Path, n: int, dims: li
             os.chmod(name, 0o644)
             os.replace(name, target)
         # the header last: it is what says the two files are current
-        _write_with_header(path.with_suffix(".json"), lambda t: Path(t).write_text(json.dumps(header)), None)
+        write_atomically(path.with_suffix(".json"), lambda t: Path(t).write_text(json.dumps(header)))
     finally:
         for name in (tmp_ids, tmp_mat):
             if os.path.exists(name):

@@ -10,11 +10,10 @@ one inside the checkpoint.pt whose hash it carries.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from ..errors import WeightsUnavailableError
+from ..media.files import write_atomically
 from ..media.hashing import file_sha256
 
 WEIGHTS_FILE, INFO_FILE = "checkpoint.pt", "checkpoint.json"
@@ -40,15 +39,7 @@ def info_of_payload(payload: dict, sha256: str) -> dict:
 
 def write_info(directory: Path, info: dict) -> None:
     """checkpoint.json into `directory`, atomically (temp file + rename)."""
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(info, fh, indent=1)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, directory / INFO_FILE)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_atomically(Path(directory) / INFO_FILE, lambda tmp: Path(tmp).write_text(json.dumps(info, indent=1)))
 
 
 def checkpoint_info(directory: str | Path) -> dict:
