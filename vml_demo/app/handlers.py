@@ -242,17 +242,19 @@ class Handlers:
     @shows_errors
     def show_results(self, record: Optional[SearchRecord], colour_by: str, request: gr.Request,
                      progress=gr.Progress()):
-        """The map, the remix button and one card per result, each with an excerpt from its best-matching offset."""
+        """The map, the remix button, the preview status (reset, so the last search's "ready" is never read as this
+        one's) and one card per result, each with an excerpt from its best-matching offset."""
         if record is None:
-            return [gr.skip()] * (2 + MAX_RESULTS * len(SLOT_OUTPUTS))
+            return [gr.skip()] * (3 + MAX_RESULTS * len(SLOT_OUTPUTS))
         folder = sessions.new_search_dir(record.session, record.search_id)
         with sessions.in_use(folder):
             return self._result_slots(record, folder, colour_by, progress)
 
     def _result_slots(self, record: SearchRecord, folder: Path, colour_by: str, progress) -> list:
         results = record.response.results
+        mixing = bool(record.video_path and results)
         outputs = [build_figure(self.engine(record.library), record.response, colour_by),
-                   gr.update(visible=bool(record.video_path and results))]
+                   gr.update(visible=mixing), f"Previews: mixing 0 of {len(results)}..." if mixing else ""]
         for slot in range(MAX_RESULTS):
             if slot >= len(results):
                 outputs += [gr.update(visible=False), "", None, gr.update(value=None, visible=False), "", ""]

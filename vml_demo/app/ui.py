@@ -197,7 +197,7 @@ def build_demo(registry: LibraryRegistry | None = None) -> gr.Blocks:
                      "previews": {"api_name": "previews", "api_visibility": "undocumented"}} if api else \
                 {"results": {"api_visibility": "private"}, "previews": {"api_visibility": "private"}}
             shown = event.success(handlers.show_results, inputs=[record, colour_by],
-                                  outputs=[plot, remix, *slot_outputs], **names["results"])
+                                  outputs=[plot, remix, preview_status, *slot_outputs], **names["results"])
             shown.success(handlers.make_previews, inputs=preview_inputs, outputs=preview_outputs,
                           show_progress_on=[preview_status], **names["previews"])
 
