@@ -83,9 +83,14 @@ def test_lever_registry_rows_and_settings():
     from vml_demo.settings import get_settings, overridden
 
     rows = configurations()
-    assert rows[0][0].startswith("baseline") and rows[-1][0].startswith("all chosen")
-    assert len(rows) == len(LEVERS) + 2
+    names = [name for name, _ in rows]
+    assert names[0].startswith("baseline") and names[len(LEVERS) + 1].startswith("all chosen")
+    assert len(rows) == 2 * len(LEVERS) + 2  # baseline, each alone, shipped, shipped with each flipped
     assert all(v == lv.off for lv in LEVERS for k, v in rows[0][1].items() if k == lv.env)
+    shipped = rows[len(LEVERS) + 1][1]
+    for (name, values), lv in zip(rows[len(LEVERS) + 2:], LEVERS):  # each flip differs from shipped in one setting
+        assert lv.name in name and [k for k in values if values[k] != shipped[k]] == [lv.env]
+        assert values[lv.env] == (lv.off if lv.default() == lv.on else lv.on)
     with overridden({"VML_HUBNESS": "isoftmax"}):
         assert get_settings().hubness == "isoftmax"
     with pytest.raises(SettingsError, match="VML_HUBNESS"):
