@@ -484,7 +484,7 @@ def test_lever_sweep_runs_every_configuration_on_a_tiny_set(tiny_labelled_set):
 
     folder, cache = tiny_labelled_set
     doc = evaluate_levers("dev", [], video=False, which="synthetic", testset_dir=folder, index_cache=cache)
-    assert [r["row"] for r in doc["rows"]][0].startswith("baseline") and len(doc["rows"]) == len(LEVERS) + 2
+    assert [r["row"] for r in doc["rows"]][0].startswith("baseline") and len(doc["rows"]) == 2 * len(LEVERS) + 2
     assert all("synthetic mAP bridge" in r and "synthetic top-10 max share" in r for r in doc["rows"])
     assert {lv["setting"] for lv in doc["levers"]} == {lv.env for lv in LEVERS}
     assert "Levers, dev split" in format_levers(doc)

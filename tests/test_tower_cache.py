@@ -63,7 +63,7 @@ def test_cached_tower_vectors_rank_as_computed_ones(tmp_path):
     music_tower = getattr(second.space, "tower", second.space).tower
     assert music_tower._model is None  # read from the cache, no torch model
     second.space.warm_up()  # what the app loads ahead for a video's own music
-    assert music_tower._model is not None
+    assert music_tower._encode is not None and music_tower.runtime == "onnxruntime"  # on the CPU
     computed = second.space.window_embeddings(second.table)  # the tower run now, without the cache
     assert np.array_equal(second.window_emb, computed) and np.array_equal(first.window_emb, computed)
     for text in ("calm piano", "energetic rock with distorted guitar, no vocals", "dark ambient"):
@@ -83,3 +83,40 @@ def test_cold_cli_text_search_imports_no_torch_once_cached():
     imported = {line.rsplit("|", 1)[-1].strip() for line in _cold_cli_imports().splitlines() if "|" in line}
     assert "vml_demo.search.engine" in imported
     assert not {m for m in imported if m.split(".")[0] in ("torch", "transformers", "sentence_transformers")}
+
+
+def test_onnx_tower_matches_torch_on_library_windows():
+    """The exported music encoder against the torch model, on real windows in context (short tracks' padded
+    sequences included): within 1e-5, so cached window vectors do not depend on which built them."""
+    from vml_demo.library.features import load_window_table
+    from vml_demo.library.store import LibraryStore
+    from vml_demo.model.music_text_inference import (embed_in_context, load_music_tower, table_sequences,
+                                                     torch_encoder)
+
+    table = load_window_table(LibraryStore(config.REPO_ROOT / "assets" / "index"))
+    tower = load_music_tower(SHIPPED, "minilm", table)
+    sequences = table_sequences(table)[:600]
+    sequences += [[0], [0, 1]]  # one- and two-window contexts (a short clip): padded to the graph's length
+    feats = tower._inputs(table.features)
+    onnx = embed_in_context(tower.encode_music, feats, sequences, 384)
+    assert tower.runtime == "onnxruntime" and tower.onnx_path().is_file()
+    reference = embed_in_context(torch_encoder(tower.model.encode_music), feats, sequences, 384)
+    assert np.abs(onnx - reference).max() < 1e-5
+
+
+def test_fresh_library_tower_vectors_import_no_torch_once_exported(tmp_path):
+    """A fresh clone's library (no cached window vectors) builds them in onnxruntime once the graph is exported."""
+    from vml_demo.model.music_text_inference import load_music_tower
+
+    load_music_tower(SHIPPED, "minilm").encode_music  # noqa: B018 - exports the graph if this machine has none
+    db = tmp_path / "index"
+    db.mkdir()
+    shutil.copy(config.REPO_ROOT / "assets" / "index" / "library.sqlite", db / "library.sqlite")
+    code = ("import sys; from vml_demo.search.engine import SearchEngine; e = SearchEngine(sys.argv[1], space='auto'); "
+            "assert e.search(text='calm piano', k=3).results; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'transformers'}))")
+    out = subprocess.run([sys.executable, "-c", code, str(db)], capture_output=True, text=True, timeout=300,
+                         cwd=config.REPO_ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+    assert list((db / "faiss").glob("window_emb-tower-*.npz"))

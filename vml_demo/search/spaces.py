@@ -189,7 +189,7 @@ class TrainedSpace(MusicSpace):
         return f"trained music tower {self.checkpoint.name} ({self.tower.summary})"
 
     def warm_up(self) -> None:
-        self.tower.model  # noqa: B018 - loads torch and the weights, which a cached library never needed
+        self.tower.encode_music  # noqa: B018 - the tower's runtime (and torch on a GPU), which a cached library never needed
 
     def window_embeddings(self, table: WindowTable) -> np.ndarray:
         return self.tower.embed_windows(table)

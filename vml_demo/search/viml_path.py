@@ -73,9 +73,9 @@ class VimlPath:
         return f"ViML checkpoint {self.source} (fusion {self.config['model']['fusion']})"
 
     def _embed_library(self, table: WindowTable) -> np.ndarray:
-        from ..model.music_text_inference import embed_in_context, table_sequences
+        from ..model.music_text_inference import embed_in_context, table_sequences, torch_encoder
 
-        return embed_in_context(self.model.encode_music, table.features, table_sequences(table),
+        return embed_in_context(torch_encoder(self.model.encode_music), table.features, table_sequences(table),
                                 int(self.config["model"]["d_model"]))
 
     def query_vector(self, video_only: np.ndarray, fused: np.ndarray | None, text_vec: np.ndarray | None,
