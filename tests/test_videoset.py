@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -26,16 +27,24 @@ def _vocabulary():
     return words
 
 
-def test_every_sample_video_is_judged_with_pool_words():
+# Where judged videos live (the app's samples, the larger judged set) and the SOURCES.md with their licences.
+VIDEO_DIRS = {config.REPO_ROOT / "assets" / "videos": config.REPO_ROOT / "assets" / "videos" / "SOURCES.md",
+              config.REPO_ROOT / "data" / "videoset" / "videos": config.REPO_ROOT / "data" / "videoset" / "SOURCES.md"}
+# The first 7 judged videos and the split they were judged into; more videos must not move them.
+FIRST_SPLIT = {"bunny_animation": "dev", "city_night": "dev", "underwater": "dev", "rocket_launch": "dev",
+               "cockatoo": "test", "pedestrians": "test", "earth_night": "test"}
+
+
+def test_every_video_on_disk_is_judged_with_pool_words():
     videos = load_video_judgements()
-    on_disk = {p.name for p in (config.REPO_ROOT / "assets" / "videos").glob("*.mp4")}
-    assert {v.path.name for v in videos} == on_disk and len({v.id for v in videos}) == len(videos)
+    on_disk = {p for d in VIDEO_DIRS for p in d.glob("*.mp4")}
+    assert {v.path for v in videos} == on_disk and len({v.id for v in videos}) == len(videos)
     vocabulary = _vocabulary()
     for v in videos:
-        assert v.path.is_file() and len(v.description) > 40, v.id
+        assert v.path.is_file() and len(v.description) > 40 and len(v.notes) > 20, v.id
         for words in (v.fitting, v.misfitting):
             for cat, values in words.items():
-                assert set(values) <= vocabulary.get(cat, set()), (v.id, cat, values)
+                assert values and set(values) <= vocabulary.get(cat, set()), (v.id, cat, values)
         for cat in set(v.fitting) & set(v.misfitting):
             assert not set(v.fitting[cat]) & set(v.misfitting[cat]), (v.id, cat)
         # both pools can score every video: synthetic words and real-set words on each side
@@ -44,10 +53,27 @@ def test_every_sample_video_is_judged_with_pool_words():
             assert any(set(vs) & REALSET_WORDS.get(c, set()) for c, vs in words.items()), v.id
 
 
-def test_split_four_dev_three_test():
+def test_every_judged_video_is_readable_and_has_a_licence_row():
+    from vml_demo.media.probe import probe
+    rows: dict[Path, str] = {}   # a folder's video -> its SOURCES.md table row (| file | ... | licence | ...)
+    for folder, sources in VIDEO_DIRS.items():
+        for line in sources.read_text(encoding="utf-8").splitlines():
+            first = line.strip("| ").split("|")[0].strip()
+            if line.startswith("|") and first.endswith(".mp4"):
+                rows[folder / first] = line
+    for v in load_video_judgements():
+        info = probe(v.path)
+        assert info.has_video and info.duration_s > 1.0, (v.id, info.duration_s)
+        assert info.width <= 1280 and info.height <= 720, v.id
+        assert v.path in rows, f"{v.path.name} has no row in its folder's SOURCES.md"
+        assert any(w in rows[v.path] for w in ("GPL", "BSD", "CC", "Expat", "public domain")), v.id
+
+
+def test_split_halves_keep_the_first_videos_where_they_were():
     dev, test = load_video_judgements(split="dev"), load_video_judgements(split="test")
-    assert len(dev) == 4 and len(test) == 3
     assert {v.id for v in dev} | {v.id for v in test} == {v.id for v in load_video_judgements()}
+    assert abs(len(dev) - len(test)) <= 2 and len(test) >= 10
+    assert {v.id: v.split for v in dev + test if v.id in FIRST_SPLIT} == FIRST_SPLIT
     with pytest.raises(ValueError, match="unknown split"):
         load_video_judgements(split="train")
 

@@ -1,8 +1,9 @@
 """Loader for the written video judgements in data/videoset/judgements.json.
 
-Each sample video has fitting and misfitting music words from the label vocabularies of the evaluation
-pools (synthetic set: genre, mood, instrument, tempo; real set: genre, vocals, energy), written before
-looking at what the system returns. A result fits a video when its labels include at least one fitting
+Each judged video (the app's samples in assets/videos and the larger set in data/videoset/videos; `file`
+is relative to the repository) has fitting and misfitting music words from the label vocabularies of the
+evaluation pools (synthetic set: genre, mood, instrument, tempo; real set: genre, vocals, energy), written
+before looking at what the system returns. A result fits a video when its labels include at least one fitting
 value and no misfitting value (`VideoJudgement.fits`); the random baseline is the share of a pool that fits.
 Videos are split: `dev` for tuning the video path's rules and weights, `test` for reporting.
 """
