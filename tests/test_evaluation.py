@@ -459,7 +459,7 @@ def test_video_evaluation_json_has_the_keys(tiny_labelled_set, tmp_path, monkeyp
     from media_factory import dark_still_video
     from vml_demo.evaluation.video_eval import evaluate_video, format_video
 
-    monkeypatch.setenv("VML_VIDEO_LOOKS", "1")  # so the still picture gets words and reasons (shipped: off)
+    monkeypatch.setenv("VML_VIDEO_LOOKS", "1")  # so the still picture gets words and reasons (as shipped)
 
     folder, cache = tiny_labelled_set
     video = dark_still_video(tmp_path / "dark.mp4")
