@@ -69,6 +69,18 @@ def test_every_judged_video_is_readable_and_has_a_licence_row():
         assert any(w in rows[v.path] for w in ("GPL", "BSD", "CC", "Expat", "public domain")), v.id
 
 
+def test_each_added_video_has_its_cut_command_and_the_set_stays_small():
+    folder = config.REPO_ROOT / "data" / "videoset" / "videos"
+    text = VIDEO_DIRS[folder].read_text(encoding="utf-8")
+    # the exact command that made each file: an ffmpeg line of SOURCES.md that writes it
+    made = {line.split()[-1] for line in text.splitlines() if line.startswith("ffmpeg ")}
+    files = sorted(folder.glob("*.mp4"))
+    assert files and {f.name for f in files} <= made, {f.name for f in files} - made
+    # kept in git: small cuts (the brief's budget: < 2 MB each, < 25 MB together)
+    assert max(f.stat().st_size for f in files) < 2_000_000
+    assert sum(f.stat().st_size for f in files) < 25_000_000
+
+
 def test_split_halves_keep_the_first_videos_where_they_were():
     dev, test = load_video_judgements(split="dev"), load_video_judgements(split="test")
     assert {v.id for v in dev} | {v.id for v in test} == {v.id for v in load_video_judgements()}
