@@ -1,7 +1,7 @@
-"""Choose VML_OWN_MUSIC_WEIGHT on dev: the judged videos have no soundtrack, so each dev video gets one.
+"""Choose VML_OWN_MUSIC_WEIGHT on dev: few judged videos have a soundtrack, so each dev video gets a known one.
 
-For each dev video, the first dev clip of the synthetic set (by id) that fits its judgement is muxed under it as
-"the music that is there" (a creator's own fitting soundtrack). The video is then queried on the zero-shot path
+For each dev video, the first dev clip of the synthetic set (by id) that fits its judgement is muxed under it (in place
+of any sound it has) as "the music that is there" (a creator's own fitting soundtrack). The video is then queried on the zero-shot path
 with the music taking a share w of the video vector, over the dev pool *without that clip* (finding the clip itself
 proves nothing), and fit@5 is averaged over the videos. Writes results/own_music_dev.json.
 Usage: python benchmarks/own_music_weight.py
