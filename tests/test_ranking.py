@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vml_demo.search.ranking import NEGATION_WEIGHT, Ranker
+from vml_demo.search import ranking
+from vml_demo.search.ranking import NEGATION_WEIGHT, Ranker, page_runs
 
 
 def _library(n_tracks=60, dim=16, seed=0, shuffled_rows=False):
@@ -176,3 +177,44 @@ def test_two_stage_over_a_float16_memory_map_matches_in_memory(tmp_path):
             a, b = in_memory.rank(q, 5, neg), mapped.rank(q, 5, neg)
             assert [(r.track_id, r.row) for r in a] == [(r.track_id, r.row) for r in b]
             assert [r.score for r in a] == pytest.approx([r.score for r in b], abs=1e-5)
+
+
+def test_candidates_read_in_small_blocks_score_the_same(tmp_path, monkeypatch):
+    emb, ids, slices, rng = _library(n_tracks=80)
+    np.save(tmp_path / "w.npy", emb.astype(np.float16))
+    mapped = Ranker(np.load(tmp_path / "w.npy", mmap_mode="r"), ids, slices, exact_max_windows=0, candidate_tracks=30)
+    q = rng.standard_normal(emb.shape[1]).astype(np.float32)
+    negs = rng.standard_normal((2, emb.shape[1])).astype(np.float32)
+    whole = [mapped.rank(q, 8), mapped.rank(q, 8, negs)]
+    monkeypatch.setattr(ranking, "GATHER_ROWS", 7)  # blocks that split tracks
+    blocked = [mapped.rank(q, 8), mapped.rank(q, 8, negs)]
+    for a, b in zip(whole, blocked):
+        assert [(r.track_id, r.row) for r in a] == [(r.track_id, r.row) for r in b]
+        assert [r.score for r in a] == pytest.approx([r.score for r in b], abs=1e-6)
+
+
+def test_prefetch_runs_are_page_aligned_disjoint_and_cover_every_row():
+    rng = np.random.default_rng(3)
+    page = ranking.mmap.PAGESIZE
+    starts = rng.integers(0, 5000, 300)
+    lengths = rng.integers(1, 40, 300)
+    runs = page_runs(128, 768, starts, lengths)
+    assert all(a % page == 0 and b % page == 0 and a < b for a, b in runs)
+    assert all(a % (1 << 16) == 0 and b % (1 << 16) == 0 for a, b in page_runs(128, 768, starts, lengths, 1 << 16))
+    assert all(b1 < a2 for (_, b1), (a2, _) in zip(runs, runs[1:]))  # sorted, disjoint, not even touching
+    for s, n in zip(starts, lengths):
+        lo, hi = 128 + s * 768, 128 + (s + n) * 768
+        assert any(a <= lo and hi <= b for a, b in runs)
+
+
+def test_a_stage1_built_over_other_windows_is_refused():
+    emb, ids, slices, _ = _library(n_tracks=40)
+    ranker = Ranker(emb, ids, slices, exact_max_windows=0)
+    index, chunk_track = ranker.stage1()
+    other = Ranker(emb, ids[:20], {int(t): slices[int(t)] for t in ids[:20]}, exact_max_windows=0)
+    with pytest.raises(ValueError):
+        other.use_stage1(index, chunk_track)
+    fresh = Ranker(emb, ids, slices, exact_max_windows=0)
+    fresh.use_stage1(index, chunk_track)
+    q = emb[3]
+    assert [r.track_id for r in fresh.rank(q, 5)] == [r.track_id for r in ranker.rank(q, 5)]

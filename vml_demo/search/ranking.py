@@ -15,9 +15,12 @@ few GiB (benchmarks/catalogue_scale.py). Every pass over the windows (chunk vect
 scores) runs in blocks of BLOCK_ROWS rows, so the window matrix may be a read-only memory map, float16
 included, that is never held in memory whole; exact ranking keeps each block's per-track best only, and
 `rank_exact_many` scores many queries in one such pass (benchmarks' ground truth over a map larger than RAM).
+From a memory map, the candidates' pages are asked for all at once before they are copied and unmapped after
+(madvise): at 1M simulated tracks p50 611 -> 86 ms (benchmarks/catalogue_scale.py, README's Large catalogues).
 """
 from __future__ import annotations
 
+import mmap
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,6 +43,7 @@ NEGATION_CANDIDATE_FACTOR = 2
 # Stage 1 is IVF-PQ from this many chunk vectors on (the product's threshold, 500k windows, is ~125k chunks):
 # below it a flat index is as fast and PQ has too few points to train on.
 COMPRESSED_MIN_CHUNKS = 50_000
+GATHER_ROWS = 8192  # candidate windows copied to float32 and scored at a time (12 MiB at 384-d)
 BLOCK_ROWS = 1 << 20  # windows per block in passes over the whole matrix (1.5 GiB of float32 at 384-d)
 
 
@@ -99,7 +103,9 @@ class Ranker:
             b = max(a + 1, int(np.searchsorted(ends, self._seg_starts[a] + BLOCK_ROWS, side="right")))
             lo, hi = int(self._seg_starts[a]), int(ends[b - 1])
             rows = slice(lo, hi) if self._order is None else self._order[lo:hi]
-            yield a, b, np.asarray(emb[rows], np.float32)
+            yield a, b, np.asarray(emb[rows], np.float32)  # a view of a float32 map: release after its use
+            if self._order is None:  # a pass over a memory map larger than RAM would otherwise stay mapped
+                release(emb, np.array([lo]), np.array([hi - lo]))
             a = b
 
     def _track_sums(self, emb: np.ndarray):
@@ -161,6 +167,14 @@ class Ranker:
                                     np.concatenate(flat_parts) if flat_parts else np.zeros((0, dim), np.float32))
             self._stage1 = (index, chunk_track)
         return self._stage1
+
+    def use_stage1(self, index, chunk_track: np.ndarray) -> None:
+        """Adopt a stage 1 built earlier over these same windows (a benchmark's cached IVF-PQ): `index` a
+        library.vectors.VectorIndex whose ids are chunk numbers, chunk_track the track position of each chunk."""
+        chunk_track = np.asarray(chunk_track, np.int64)
+        if len(chunk_track) != int((-(-self._lengths // STAGE1_CHUNK)).sum()) or len(index) != len(chunk_track):
+            raise ValueError("that stage 1 was built over other windows")
+        self._stage1 = (index, chunk_track)
 
     def _window_scores(self, rows, query_vec: np.ndarray, neg_vecs: np.ndarray | None,
                        baseline: np.ndarray | None, emb: np.ndarray | None = None) -> np.ndarray:
@@ -259,6 +273,24 @@ class Ranker:
             out.append(found)
         return out
 
+    def _candidate_scores(self, starts, lengths, rows, query_vec, neg_vecs, baseline) -> np.ndarray:
+        """Scores of the candidates' windows (`rows`, the runs starts[i]:starts[i] + lengths[i]), GATHER_ROWS
+        rows at a time so each float32 copy stays cache-sized. From a memory map the kernel is first asked for
+        every candidate's pages at once, so they are read in parallel rather than one page fault at a time."""
+        prefetch(self.window_emb, starts, lengths)
+        if not self._same_neg:
+            prefetch(self.neg_emb, starts, lengths)
+        src = np.asarray(self.window_emb)  # a plain view of a map, so the copies are plain arrays
+        out = np.empty(len(rows), np.float32)
+        for a in range(0, len(rows), GATHER_ROWS):
+            r = rows[a:a + GATHER_ROWS]
+            emb = np.take(src, r, axis=0).astype(np.float32, copy=False)
+            out[a:a + len(r)] = self._window_scores(r, query_vec, neg_vecs, baseline, emb=emb)
+        release(self.window_emb, starts, lengths)
+        if not self._same_neg:
+            release(self.neg_emb, starts, lengths)
+        return out
+
     def _rank_two_stage(self, query_vec, k, neg_vecs, baseline, adjust=None) -> list[RankedTrack]:
         index, chunk_track = self.stage1()
         n = self.candidate_tracks * (NEGATION_CANDIDATE_FACTOR if neg_vecs is not None else 1)
@@ -281,10 +313,7 @@ class Ranker:
         starts, lengths = self._starts[pos], self._lengths[pos]
         seg_starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
         rows = np.arange(int(lengths.sum())) + np.repeat(starts - seg_starts, lengths)  # the candidates' windows
-        emb = None
-        if isinstance(self.window_emb, np.memmap):  # one slice per track: a memory map's fancy indexing by row
-            emb = np.concatenate([self.window_emb[a:a + n] for a, n in zip(starts, lengths)])  # cost 5x the CPU
-        s = self._window_scores(rows, query_vec, neg_vecs, baseline, emb=emb)
+        s = self._candidate_scores(starts, lengths, rows, query_vec, neg_vecs, baseline)
         best = np.maximum.reduceat(s, seg_starts)
         if adjust is not None:
             best = best + adjust[pos]
@@ -294,6 +323,46 @@ class Ranker:
             out.append(RankedTrack(int(self.track_ids[pos[i]]), float(best[i]),
                                    int(rows[seg_starts[i] + int(np.argmax(seg))])))
         return out
+
+
+def prefetch(emb: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> None:
+    """Ask the kernel to read rows starts[i]:starts[i] + lengths[i] of a memory map ahead (MADV_WILLNEED)."""
+    _advise(emb, starts, lengths, getattr(mmap, "MADV_WILLNEED", None), mmap.PAGESIZE)
+
+
+def release(emb: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> None:
+    """Unmap those rows' pages from this process once copied (MADV_DONTNEED: a read-only file map loses
+    nothing, the page cache keeps or drops them), so its resident memory holds what it owns. Runs widen to
+    FAULT_AROUND: a page fault also maps the cached pages around it, which would otherwise stay."""
+    _advise(emb, starts, lengths, getattr(mmap, "MADV_DONTNEED", None), FAULT_AROUND)
+
+
+FAULT_AROUND = 1 << 16  # Linux's default fault_around_bytes
+
+
+def _advise(emb: np.ndarray, starts: np.ndarray, lengths: np.ndarray, advice: int | None, align: int) -> None:
+    """madvise over the rows' pages, merged into runs; nothing for an array in memory or without madvise."""
+    mm = getattr(emb, "_mmap", None)
+    if mm is None or advice is None or not len(starts) or not emb.flags.c_contiguous:
+        return
+    begin = emb.ctypes.data - np.frombuffer(mm, np.uint8).ctypes.data  # the array's offset inside the map
+    for a, b in page_runs(begin, emb.strides[0], starts, lengths, align):
+        if a < len(mm):
+            mm.madvise(advice, a, min(b, len(mm)) - a)
+
+
+def page_runs(begin: int, row_bytes: int, starts: np.ndarray, lengths: np.ndarray,
+              align: int = mmap.PAGESIZE) -> list[tuple[int, int]]:
+    """Byte ranges [a, b), both multiples of `align`, sorted and disjoint, covering the rows' bytes (the
+    array at byte `begin`)."""
+    lo = begin + np.asarray(starts, np.int64) * row_bytes
+    hi = lo + np.asarray(lengths, np.int64) * row_bytes
+    order = np.argsort(lo, kind="stable")
+    lo = (lo[order] // align) * align
+    hi = np.maximum.accumulate(-(-hi[order] // align) * align)
+    new_run = np.concatenate([[True], lo[1:] > hi[:-1]])  # a run starts where everything before ends short of it
+    firsts = np.flatnonzero(new_run)
+    return list(zip(lo[firsts].tolist(), np.maximum.reduceat(hi, firsts).tolist()))
 
 
 def _sims(emb: np.ndarray, vecs: np.ndarray) -> np.ndarray:
