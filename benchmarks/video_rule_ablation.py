@@ -19,14 +19,15 @@ MIN_GAIN = 4.0  # points of the two pools' mean fit@5 a left-out rule must add t
 
 
 def pool_fits(doc: dict) -> dict[str, float]:
-    return {name: 100 * next(m["fit@5"] for m in pool["mean"] if m["space"] == "tag bridge")
-            for name, pool in doc["pools"].items()}
+    from vml_demo.evaluation.video_eval import bridge_mean
+
+    return {name: 100 * bridge_mean(pool)["fit@5"] for name, pool in doc["pools"].items()}
 
 
 def main() -> None:
     from vml_demo.evaluation.results import dump_json
-    from vml_demo.model.checkpoint import code_version
     from vml_demo.evaluation.video_eval import evaluate_video
+    from vml_demo.model.checkpoint import code_version
     from vml_demo.search.video_words import load_rules
 
     rules = load_rules()  # the cached dict the video path reads: leaving a rule out of it changes what fires

@@ -101,13 +101,18 @@ def levers() -> dict:
     return {"video_scenes": s.video_scenes, "video_looks": s.video_looks, "own_music_weight": s.own_music_weight}
 
 
+def bridge_mean(pool: dict) -> dict:
+    """A pool's mean row for the tag bridge, the space every video lever is judged in."""
+    return next(m for m in pool["mean"] if m["space"] == "tag bridge")
+
+
 def lever_summary(docs: list[dict], command: str = "") -> dict:
     """One row per `evaluate video` run (its levers, split, mean fit@5 and random per pool): the lever table."""
     rows = []
     for doc in docs:
         row = {"split": doc["split"], **doc.get("levers", {})}
         for name, pool in doc["pools"].items():
-            mean = next(m for m in pool["mean"] if m["space"] == "tag bridge")
+            mean = bridge_mean(pool)
             row[f"{name} fit@5 (%)"] = round(100 * mean["fit@5"], 1)
             row[f"{name} random (%)"] = round(100 * mean["random"], 1)
         rocket = [r["fit@5"] for pool in doc["pools"].values() for r in pool["rows"] if r["video"] == "rocket_launch"]
