@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from vml_demo import config
-from vml_demo.evaluation.hubness import hubness, k_occurrence, skewness
+from vml_demo.evaluation.hubness import hubness, k_occurrence, random_hubness, skewness
 from vml_demo.evaluation.music_text_eval import query_scores, text_to_music_metrics
 from vml_demo.evaluation.random_baseline import expected_average_precision, random_ranking_metrics
 from vml_demo.model.metrics import mean_average_precision
@@ -28,6 +28,35 @@ def test_hubness_on_a_hand_computed_example():
     exclude[0, 0] = True  # query 0 may not return candidate 0: its top 1 becomes candidate 1
     assert k_occurrence(sim, k=1, exclude=exclude).tolist() == [1, 2, 0, 0]
     assert skewness(np.array([3, 3, 3])) == 0.0
+
+
+def test_random_hubness_is_seeded_and_matches_its_bounds():
+    whole = random_hubness(7, 10, k=10, draws=20)  # the top 10 of 10 is the whole pool: every clip in every list
+    assert whole["max_share"] == 1.0 and whole["skewness"] == 0.0
+    a, b = random_hubness(300, 100, draws=50), random_hubness(300, 100, draws=50)
+    assert a == b and a["draws"] == 50 and a["seed"] == 0
+    # each clip is in Binomial(300, 0.1) lists: mean 30, sd ~5.2; the most frequent of 100 clips sits ~2.5 sd up
+    assert 0.12 < a["max_share"] < 0.16 and abs(a["skewness"]) < 0.6
+
+
+def test_hubness_is_measured_over_whole_rankings_not_the_judged_ones():
+    sim = np.array([[0.9, 0.5, 0.1], [0.9, 0.2, 0.6]])  # clip 0 tops both rankings
+    relevance = np.array([[False, True, False], [False, False, True]])
+    ignore = np.array([[True, False, False], [True, False, False]])  # ... but is ignored when judging both
+    m = text_to_music_metrics(sim, relevance, ignore, hub_k=1)
+    assert m["R@1"] == 1.0 and m["hubness"]["max_share"] == 1.0  # relevance without it, hubness with it
+
+
+def test_zero_shot_tagging_reports_each_label():
+    from vml_demo.evaluation.music_text_eval import zero_shot_tagging_metrics
+
+    space = _WordSpace()
+    clips = space.embed_text(["rock guitar", "rock", "piano", "piano music"])
+    labels = [{"genre": "rock"}, {"genre": ["rock", "piano"]}, {"genre": "piano"}, {"genre": None}]
+    m = zero_shot_tagging_metrics(space, clips, labels, ("genre",))["genre"]
+    assert m["labels"] == 2 and set(m["per_label"]) == {"rock", "piano"}
+    assert m["per_label"]["rock"]["positives"] == 2 and m["per_label"]["piano"]["positives"] == 2
+    assert m["ROC-AUC"] == pytest.approx(np.mean([v["ROC-AUC"] for v in m["per_label"].values()]))
 
 
 # --- random baseline -------------------------------------------------------------------------------
@@ -199,6 +228,21 @@ def test_table_renderer_uses_the_file(tmp_path):
     assert names == ["music_text_test_synthetic"] and "old" not in out and "| tag bridge | 30.0 |" in out
     assert out.startswith("a\n") and out.endswith("<!-- /table -->\nb\n")
     assert render_readme(out, tmp_path)[0] == out
+
+
+def test_label_table_splits_labels_by_vocabulary(tmp_path):
+    from vml_demo.evaluation.results import dump_json
+    from vml_demo.evaluation.tables import render_table
+
+    doc = _doc()
+    per_label = {"rock": {"ROC-AUC": 0.8, "PR-AUC": 0.5, "positives": 3},
+                 "waltz": {"ROC-AUC": 0.4, "PR-AUC": 0.2, "positives": 2}}
+    for sets in (doc["sets"], doc["dev"]):
+        sets["synthetic"]["tagging"][0]["per_label"] = per_label
+    (tmp_path / "music_text_test.json").write_text(dump_json(doc))
+    text = render_table("music_text_test_synthetic_genre_labels", tmp_path)
+    assert "| rock | yes | 80.0 (3) | 80.0 (3) |" in text and "| waltz | no | 40.0 (2) | 40.0 (2) |" in text
+    assert "mean, not in the vocabulary (1)" in text
 
 
 def test_speed_table_reads_the_benchmarks_json(tmp_path):

@@ -21,11 +21,12 @@ from .results import dump_json
 
 
 def checkpoint_rows(result: dict, name: str) -> dict:
-    """One set's result reduced to this checkpoint's rows plus the bridge and random rows."""
+    """One set's result reduced to this checkpoint's rows plus the bridge and random rows (tagging without the
+    per-label detail, which the results file keeps: cards and the space choice read the macro means)."""
     keep = lambda r: r["kind"] in ("bridge", "random") or r.get("checkpoint") == name  # noqa: E731
     return {**{k: v for k, v in result.items() if k not in ("retrieval", "tagging")},
             "retrieval": [r for r in result["retrieval"] if keep(r)],
-            "tagging": [r for r in result["tagging"] if keep(r)]}
+            "tagging": [{k: v for k, v in r.items() if k != "per_label"} for r in result["tagging"] if keep(r)]}
 
 
 def _split_entry(doc: dict, sets: dict, name: str, command: str | None = None) -> dict:

@@ -4,7 +4,8 @@
   search/query.py (negated phrases cut from the embedded text, applied as penalties) and scored by the
   product's Ranker (best window per clip). A query's `ignore` clips (neither fair hits nor fair misses) are
   dropped from its ranking. R@1/5/10 = share of queries with a relevant clip in the top k, median rank of
-  the first relevant clip, mAP over all relevant clips, and the hubness of the top-10 lists.
+  the first relevant clip, mAP over all relevant clips, and the hubness of the top-10 lists (over whole
+  rankings: hubness is what a searched library shows, so `ignore` does not apply to it).
 - zero-shot tagging (MuLan): every clip (mean of its windows) scored against every label of a category by
   cosine; macro ROC-AUC and PR-AUC (average precision) over the category's labels; clips whose value is
   unknown (null) for a category are left out of that category.
@@ -95,7 +96,9 @@ def text_to_music_metrics(sim: np.ndarray, relevance: np.ndarray, ignore: np.nda
     # ignored clips go below every real candidate, where they cannot change any relevant clip's precision
     out["mAP"] = mean_average_precision(np.where(ignore, -np.inf, sim), relevance)
     out["queries"] = int(len(ranks))
-    out["hubness"] = hubness(sim, hub_k, exclude=ignore)
+    # Hubness over whole rankings, as a library is searched: `ignore` is for judging relevance, and the real
+    # set's queries ignore most clips (unknown labels), which would leave top-10 lists that are the whole pool.
+    out["hubness"] = hubness(sim, hub_k)
     return out
 
 
@@ -116,7 +119,8 @@ def _auc(scores: np.ndarray, positive: np.ndarray) -> tuple[float, float] | None
 
 def zero_shot_tagging_metrics(space: MusicSpace, clip_vecs: np.ndarray, clip_labels: list[dict[str, list[str]]],
                               categories: tuple[str, ...]) -> dict[str, dict[str, float]]:
-    """category -> {"ROC-AUC": macro, "PR-AUC": macro, "labels": n} over the labels present in the set."""
+    """category -> {"ROC-AUC": macro, "PR-AUC": macro, "labels": n, "per_label": {label: {"ROC-AUC", "PR-AUC",
+    "positives"}}} over the labels present in the set (per label: a macro mean hides which labels are heard)."""
     out = {}
     for category in categories:
         values = [_values(c.get(category)) for c in clip_labels]
@@ -125,13 +129,14 @@ def zero_shot_tagging_metrics(space: MusicSpace, clip_vecs: np.ndarray, clip_lab
         if not labels:
             continue
         scores = clip_vecs[known] @ space.embed_text(labels).T  # [known clips, labels]
-        aucs = []
+        per_label = {}
         for j, label in enumerate(labels):
             positive = np.array([label in vs for vs, k in zip(values, known) if k])
             result = _auc(scores[:, j], positive)
             if result:
-                aucs.append(result)
-        if aucs:
-            roc, pr = np.mean(aucs, axis=0)
-            out[category] = {"ROC-AUC": float(roc), "PR-AUC": float(pr), "labels": len(aucs)}
+                per_label[label] = {"ROC-AUC": result[0], "PR-AUC": result[1], "positives": int(positive.sum())}
+        if per_label:
+            roc, pr = np.mean([[m["ROC-AUC"], m["PR-AUC"]] for m in per_label.values()], axis=0)
+            out[category] = {"ROC-AUC": float(roc), "PR-AUC": float(pr), "labels": len(per_label),
+                             "per_label": per_label}
     return out

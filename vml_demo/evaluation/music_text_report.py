@@ -25,6 +25,7 @@ from ..model.metrics import format_table
 from ..model.space_choice import ENSEMBLE_SCORING
 from .music_text_eval import (clip_matrix, index_testset, query_scores, text_to_music_metrics,
                               zero_shot_tagging_metrics)
+from .hubness import random_hubness
 from .random_baseline import random_ranking_metrics
 
 log = logging.getLogger(__name__)
@@ -103,8 +104,9 @@ def _split_scores(prep: _Prepared, split: str):
 
 def _random_row(relevance: np.ndarray, ignore: np.ndarray) -> dict:
     sizes = [(int((~ig | rel).sum()), int(rel.sum())) for rel, ig in zip(relevance, ignore & ~relevance)]
+    queries = int(relevance.any(axis=1).sum())  # the queries the metrics keep (at least one relevant clip)
     return {"space": "random ranking (expected)", "kind": "random", "checkpoint": None,
-            **random_ranking_metrics(sizes)}
+            **random_ranking_metrics(sizes), "hubness": random_hubness(queries, relevance.shape[1])}
 
 
 def _ensemble(prep: _Prepared, tower: _Space, weight: float) -> tuple[_Space, np.ndarray]:
@@ -301,7 +303,7 @@ def evaluate_music_text(split: str, checkpoints: list[Path], *, which: str = "al
 
 
 def _flat(row: dict) -> dict:
-    out = {k: v for k, v in row.items() if k not in ("kind", "checkpoint", "hubness", "bridge_weight")}
+    out = {k: v for k, v in row.items() if k not in ("kind", "checkpoint", "hubness", "bridge_weight", "per_label")}
     if "hubness" in row:
         out["hub skew"] = row["hubness"]["skewness"]
         out["hub max%"] = 100 * row["hubness"]["max_share"]

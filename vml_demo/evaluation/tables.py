@@ -59,6 +59,31 @@ def _music_text(doc: dict, file: str, set_name: str) -> list[str]:
     return lines
 
 
+def _labels(doc: dict, file: str, set_name: str, category: str) -> list[str]:
+    """One category's labels, ROC-AUC of the tag bridge on dev and on test, with each side's positives, and
+    whether the vocabulary (what the taggers can name) has the label: a macro mean hides which are heard."""
+    from ..textsynth.vocabulary import load_vocabulary
+
+    def per_label(sets: dict) -> dict:
+        rows = [t for t in sets[set_name]["tagging"] if t["kind"] == "bridge" and t["category"] == category]
+        return rows[0].get("per_label", {}) if rows else {}
+
+    test, dev = per_label(doc["sets"]), per_label(doc.get("dev", {set_name: {"tagging": []}}))
+    terms = set(load_vocabulary().terms())
+    rows, groups = [], {True: [], False: []}
+    for label in sorted(set(test) | set(dev), key=lambda x: (x not in terms, x)):
+        d, t = dev.get(label), test.get(label)
+        groups[label in terms].append((d, t))
+        rows.append([label, "yes" if label in terms else "no",
+                     f"{_pct(d['ROC-AUC'])} ({d['positives']})" if d else "", f"{_pct(t['ROC-AUC'])} ({t['positives']})" if t else ""])
+    for named, pairs in groups.items():
+        if pairs:
+            mean = lambda i: _pct(sum(p[i]["ROC-AUC"] for p in pairs if p[i]) / max(1, sum(1 for p in pairs if p[i])))  # noqa: E731
+            rows.append([f"**mean, {'in' if named else 'not in'} the vocabulary ({len(pairs)})**", "", mean(0), mean(1)])
+    lines = [f"{set_name.capitalize()} set, {category} labels, tag bridge. " + _source(doc, file), ""]
+    return lines + _md([category, "a vocabulary term", "dev ROC-AUC % (positives)", "test ROC-AUC % (positives)"], rows)
+
+
 def _video(doc: dict, file: str) -> list[str]:
     lines = [f"Judged fit of the top 5 for the {len(doc['videos'])} {doc['split']} videos, video only. " + _source(doc, file), ""]
     rows = [[name, m["space"], str(pool["clips"]), _pct(m["fit@5"]), _pct(m["random"])]
@@ -121,6 +146,9 @@ def _renderer(name: str):
     m = re.fullmatch(r"(music_text|textsynth_towers)_(dev|test)_(synthetic|real)", name)
     if m:  # textsynth_towers: towers trained on one text synthesis method each (ViML Table 2)
         return f"{m[1]}_{m[2]}.json", lambda doc, f: _music_text(doc, f, m[3])
+    m = re.fullmatch(r"music_text_test_(synthetic|real)_(\w+)_labels", name)
+    if m:
+        return "music_text_test.json", lambda doc, f: _labels(doc, f, m[1], m[2])
     m = re.fullmatch(r"video_(dev|test)", name)
     if m:
         return f"video_{m[1]}.json", _video
