@@ -37,6 +37,10 @@ def test_random_hubness_is_seeded_and_matches_its_bounds():
     assert a == b and a["draws"] == 50 and a["seed"] == 0
     # each clip is in Binomial(300, 0.1) lists: mean 30, sd ~5.2; the most frequent of 100 clips sits ~2.5 sd up
     assert 0.12 < a["max_share"] < 0.16 and abs(a["skewness"]) < 0.6
+    relevance = np.zeros((300, 100), bool)
+    relevance[:, 7] = True  # clip 7 is relevant to every query: a perfect ranking puts it in every top 10
+    ideal = random_hubness(300, 100, draws=20, relevance=relevance)
+    assert ideal["max_share"] == 1.0 and ideal["skewness"] > 5
 
 
 def test_hubness_is_measured_over_whole_rankings_not_the_judged_ones():
@@ -490,7 +494,7 @@ def test_music_text_evaluation_json_has_the_keys(tiny_labelled_set):
     result = doc["sets"]["synthetic"]
     assert result["clips"] == 3 and result["queries"] >= 2
     kinds = [r["kind"] for r in result["retrieval"]]
-    assert kinds == ["bridge", "random"]
+    assert kinds == ["bridge", "random", "ideal"]
     for row in result["retrieval"]:
         assert {"R@1", "R@5", "R@10", "medR", "mAP", "queries"} <= set(row)
     assert {"skewness", "max_share", "k"} <= set(result["retrieval"][0]["hubness"])

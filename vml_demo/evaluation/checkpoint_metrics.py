@@ -21,9 +21,9 @@ from .results import dump_json
 
 
 def checkpoint_rows(result: dict, name: str) -> dict:
-    """One set's result reduced to this checkpoint's rows plus the bridge and random rows (tagging without the
+    """One set's result reduced to this checkpoint's rows plus the bridge, random and ideal rows (tagging without the
     per-label detail, which the results file keeps: cards and the space choice read the macro means)."""
-    keep = lambda r: r["kind"] in ("bridge", "random") or r.get("checkpoint") == name  # noqa: E731
+    keep = lambda r: r["kind"] in ("bridge", "random", "ideal") or r.get("checkpoint") == name  # noqa: E731
     return {**{k: v for k, v in result.items() if k not in ("retrieval", "tagging")},
             "retrieval": [r for r in result["retrieval"] if keep(r)],
             "tagging": [{k: v for k, v in r.items() if k != "per_label"} for r in result["tagging"] if keep(r)]}

@@ -36,14 +36,18 @@ def hubness(sim: np.ndarray, k: int = 10, exclude: np.ndarray | None = None) -> 
     return {"k": k, "skewness": skewness(counts), "max_share": float(counts.max() / n_queries) if len(counts) else 0.0}
 
 
-def random_hubness(n_queries: int, n_candidates: int, k: int = 10, draws: int = 1000, seed: int = 0) -> dict:
+def random_hubness(n_queries: int, n_candidates: int, k: int = 10, draws: int = 1000, seed: int = 0,
+                   relevance: np.ndarray | None = None) -> dict:
     """The mean skewness and max share over `draws` uniformly random rankings of n_candidates for n_queries
-    (sampled, seeded: unlike the other random-row metrics, the expected maximum has no simple closed form)."""
+    (sampled, seeded: unlike the other random-row metrics, the expected maximum has no simple closed form).
+    With `relevance` [n_queries, n_candidates], an ideal ranking's instead: each query's relevant candidates
+    first, ties in random order. A clip relevant to many queries is in many top-k lists even then."""
     rng = np.random.default_rng(seed)
     k = min(k, n_candidates)
+    first = 0.0 if relevance is None else np.asarray(relevance, np.float64)
     skews, shares = [], []
     for _ in range(draws):
-        top = np.argpartition(rng.random((n_queries, n_candidates)), k - 1, axis=1)[:, :k]
+        top = np.argpartition(-(first + rng.random((n_queries, n_candidates)) * 0.5), k - 1, axis=1)[:, :k]
         counts = np.bincount(top.ravel(), minlength=n_candidates)
         skews.append(skewness(counts))
         shares.append(counts.max() / max(1, n_queries))

@@ -109,6 +109,15 @@ def _random_row(relevance: np.ndarray, ignore: np.ndarray) -> dict:
             **random_ranking_metrics(sizes), "hubness": random_hubness(queries, relevance.shape[1])}
 
 
+def _ideal_row(relevance: np.ndarray, ignore: np.ndarray) -> dict:
+    """A perfect ranking (every relevant clip first): R@k and mAP are 1 by definition; its hubness is what the
+    labels alone force, the floor any real ranking's top-10 max share is read against."""
+    keep = relevance.any(axis=1)
+    metrics = text_to_music_metrics(relevance.astype(np.float64), relevance, ignore)
+    return {"space": "ideal ranking (relevant first)", "kind": "ideal", "checkpoint": None, **metrics,
+            "hubness": random_hubness(int(keep.sum()), relevance.shape[1], relevance=relevance[keep])}
+
+
 def _ensemble(prep: _Prepared, tower: _Space, weight: float) -> tuple[_Space, np.ndarray]:
     """The EnsembleSpace of the bridge and `tower` at `weight`, and its window vectors (joined from the parts')."""
     from ..search.ensemble_space import EnsembleSpace
@@ -175,6 +184,7 @@ def _retrieval_rows(spaces: list[_Space], scores: dict, relevance, ignore) -> li
         rows.append({"space": s.name, "kind": s.kind, "checkpoint": s.checkpoint, **weight,
                      **text_to_music_metrics(scores[s.name], relevance, ignore)})
     rows.append(_random_row(relevance, ignore))
+    rows.append(_ideal_row(relevance, ignore))
     return rows
 
 
