@@ -46,7 +46,7 @@ def expanded(shipped, c: np.ndarray, a: float):
 def with_synonyms(space, encoder):
     """text_term_weights whose clause-to-term cosine is the best over the term's surface forms."""
     from vml_demo.encoders.base import l2_normalize
-    from vml_demo.search.spaces import _CLAUSE_RE
+    from vml_demo.search.spaces import split_clauses
     from vml_demo.textsynth.terms import query_term_weights
     from vml_demo.textsynth.vocabulary import load_vocabulary
 
@@ -56,8 +56,7 @@ def with_synonyms(space, encoder):
     units = l2_normalize(encoder.encode([f"{s} music" for _, s in forms]) - space.center)
 
     def text_term_weights(self, texts):
-        clauses = [[c.strip() for c in _CLAUSE_RE.split(t) if c.strip()] or [t] for t in texts]
-        clauses = [[t] if len(c) == 1 else c for t, c in zip(texts, clauses)]
+        clauses = split_clauses(texts)
         flat = [c for cs in clauses for c in cs]
         sims = l2_normalize(self.text_encoder.encode(flat) - self.center) @ units.T
         per_term = np.stack([sims[:, owner == j].max(axis=1) for j in range(len(self.terms))], axis=1)

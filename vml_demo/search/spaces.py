@@ -87,6 +87,12 @@ class MusicSpace:
         return window_penalty(window_emb, self._bank, method)
 
 
+def split_clauses(texts: list[str]) -> list[list[str]]:
+    """Each text's clauses (split at commas, "and", "with"); a text of one clause stays as given."""
+    clauses = [[c.strip() for c in _CLAUSE_RE.split(t) if c.strip()] or [t] for t in texts]
+    return [[t] if len(c) == 1 else c for t, c in zip(texts, clauses)]
+
+
 class TagBridgeSpace(MusicSpace):
     """Baseline without training: music -> detected vocabulary terms -> their text embeddings."""
 
@@ -133,8 +139,7 @@ class TagBridgeSpace(MusicSpace):
         over the whole text does not keep only its strongest word."""
         if not texts:
             return np.zeros((0, len(self.terms)), np.float32)
-        clauses = [[c.strip() for c in _CLAUSE_RE.split(t) if c.strip()] or [t] for t in texts]
-        clauses = [[t] if len(c) == 1 else c for t, c in zip(texts, clauses)]  # one clause: the text as given
+        clauses = split_clauses(texts)
         flat = [c for cs in clauses for c in cs]
         vecs = l2_normalize(self.text_encoder.encode(flat) - self.center)
         weights = query_term_weights(vecs @ self.term_units.T, self.query_t)
