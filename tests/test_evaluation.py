@@ -249,6 +249,22 @@ def test_label_table_splits_labels_by_vocabulary(tmp_path):
     assert "mean, not in the vocabulary (1)" in text
 
 
+def test_quality_goals_table_reads_both_results_files(tmp_path):
+    from vml_demo.evaluation.results import dump_json
+    from vml_demo.evaluation.tables import render_table
+
+    assert "no `results/music_text_test.json`" in render_table("quality_goals", tmp_path, tmp_path)
+    (tmp_path / "music_text_test.json").write_text(dump_json(_doc()))
+    video = {"kind": "video_evaluation", "split": "test", "videos": [], "command": "python -m vml_demo evaluate video",
+             "pools": {"real": {"clips": 9, "rows": [], "mean": [{"space": "tag bridge", "videos": 2, "fit@5": 0.5,
+                                                                  "random": 0.2}]}}}
+    (tmp_path / "video_test.json").write_text(dump_json(video))
+    text = render_table("quality_goals", tmp_path, tmp_path)  # no checkpoints there: the bridge ships
+    assert "Space: tag bridge" in text and "| video fit@5, real pool (%) | 50.0 | 20.0 | >= 2 x random | yes (2.50 x) |" in text
+    assert "| top-10 max share, synthetic set (%) | 75.0 | 75.0 | <= 25 | no |" in text
+    assert "| zero-shot genre ROC-AUC, synthetic set (%) | 70.0 | 50.0 | >= 75 | no |" in text
+
+
 def test_speed_table_reads_the_benchmarks_json(tmp_path):
     import json
 
