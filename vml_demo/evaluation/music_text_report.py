@@ -23,9 +23,9 @@ from ..encoders.base import l2_normalize
 from ..errors import VmlError
 from ..model.metrics import format_table
 from ..model.space_choice import ENSEMBLE_SCORING
+from .hubness import random_hubness
 from .music_text_eval import (clip_matrix, index_testset, query_scores, text_to_music_metrics,
                               zero_shot_tagging_metrics)
-from .hubness import random_hubness
 from .random_baseline import random_ranking_metrics
 
 log = logging.getLogger(__name__)
