@@ -44,10 +44,8 @@ def expanded(shipped, c: np.ndarray, a: float):
 
 
 def with_synonyms(space, encoder):
-    """text_term_weights whose clause-to-term cosine is the best over the term's surface forms."""
+    """clause_term_cosines that take each term's best cosine over its surface forms (name and synonyms)."""
     from vml_demo.encoders.base import l2_normalize
-    from vml_demo.search.spaces import split_clauses
-    from vml_demo.textsynth.terms import query_term_weights
     from vml_demo.textsynth.vocabulary import load_vocabulary
 
     vocab = load_vocabulary()
@@ -55,15 +53,10 @@ def with_synonyms(space, encoder):
     owner = np.array([i for i, _ in forms])
     units = l2_normalize(encoder.encode([f"{s} music" for _, s in forms]) - space.center)
 
-    def text_term_weights(self, texts):
-        clauses = split_clauses(texts)
-        flat = [c for cs in clauses for c in cs]
-        sims = l2_normalize(self.text_encoder.encode(flat) - self.center) @ units.T
-        per_term = np.stack([sims[:, owner == j].max(axis=1) for j in range(len(self.terms))], axis=1)
-        w = query_term_weights(per_term, self.query_t)
-        bounds = np.cumsum([0] + [len(c) for c in clauses])
-        return np.stack([w[a:b].mean(axis=0) for a, b in zip(bounds[:-1], bounds[1:])])
-    return text_term_weights
+    def clause_term_cosines(self, clause_vecs):
+        sims = clause_vecs @ units.T
+        return np.stack([sims[:, owner == j].max(axis=1) for j in range(len(self.terms))], axis=1)
+    return clause_term_cosines
 
 
 def csls_all(space, weight: float):
@@ -76,7 +69,6 @@ def csls_all(space, weight: float):
 def measure(row: str, preps: dict) -> dict:
     from vml_demo.evaluation.music_text_eval import text_to_music_metrics
     from vml_demo.evaluation.music_text_report import _split_scores, _tagging_rows
-    from vml_demo.evaluation.testset import load_testset
 
     out = {"row": row}
     for name, prep in preps.items():
@@ -84,7 +76,7 @@ def measure(row: str, preps: dict) -> dict:
         m = text_to_music_metrics(scores["tag bridge"], rel, ig)
         out[f"{name} mAP"] = m["mAP"]
         out[f"{name} top-10 max share"] = m["hubness"]["max_share"]
-        for t in _tagging_rows(prep, load_testset(prep.folder, split="dev")):
+        for t in _tagging_rows(prep, view):
             if t["kind"] == "bridge":
                 out[f"{name} {t['category']} ROC-AUC"] = t["ROC-AUC"]
     return out
@@ -120,9 +112,9 @@ def main(argv=None) -> int:
         for n, s in spaces.items():
             patch(n, s)
         row = measure(name, preps)
-        for n, s in spaces.items():  # back to what ships
-            s.text_term_weights = shipped[n]
-            s.window_penalty = types.MethodType(TagBridgeSpace.window_penalty, s)
+        for s in spaces.values():  # back to what ships: the class's methods
+            for attr in ("text_term_weights", "clause_term_cosines", "window_penalty"):
+                vars(s).pop(attr, None)
         print(" ".join(f"{k} {v:.3f}" if isinstance(v, float) else str(v) for k, v in row.items()), flush=True)
         return row
 
@@ -132,7 +124,7 @@ def main(argv=None) -> int:
                             lambda n, s, a=a: setattr(s, "text_term_weights",
                                                       types.MethodType(expanded(shipped[n], c, a), s))))
     rows.append(variant("synonyms in the query mapping",
-                        lambda n, s: setattr(s, "text_term_weights", types.MethodType(with_synonyms(s, encoder), s))))
+                        lambda n, s: setattr(s, "clause_term_cosines", types.MethodType(with_synonyms(s, encoder), s))))
     for w in CSLS_WEIGHTS:
         rows.append(variant(f"CSLS over the whole bank, weight {w:g}",
                             lambda n, s, w=w: setattr(s, "window_penalty", types.MethodType(csls_all(s, w), s))))

@@ -87,12 +87,6 @@ class MusicSpace:
         return window_penalty(window_emb, self._bank, method)
 
 
-def split_clauses(texts: list[str]) -> list[list[str]]:
-    """Each text's clauses (split at commas, "and", "with"); a text of one clause stays as given."""
-    clauses = [[c.strip() for c in _CLAUSE_RE.split(t) if c.strip()] or [t] for t in texts]
-    return [[t] if len(c) == 1 else c for t, c in zip(texts, clauses)]
-
-
 class TagBridgeSpace(MusicSpace):
     """Baseline without training: music -> detected vocabulary terms -> their text embeddings."""
 
@@ -139,12 +133,18 @@ class TagBridgeSpace(MusicSpace):
         over the whole text does not keep only its strongest word."""
         if not texts:
             return np.zeros((0, len(self.terms)), np.float32)
-        clauses = split_clauses(texts)
+        clauses = [[c.strip() for c in _CLAUSE_RE.split(t) if c.strip()] or [t] for t in texts]
+        clauses = [[t] if len(c) == 1 else c for t, c in zip(texts, clauses)]  # one clause: the text as given
         flat = [c for cs in clauses for c in cs]
         vecs = l2_normalize(self.text_encoder.encode(flat) - self.center)
-        weights = query_term_weights(vecs @ self.term_units.T, self.query_t)
+        weights = query_term_weights(self.clause_term_cosines(vecs), self.query_t)
         bounds = np.cumsum([0] + [len(c) for c in clauses])
         return np.stack([weights[a:b].mean(axis=0) for a, b in zip(bounds[:-1], bounds[1:])])
+
+    def clause_term_cosines(self, clause_vecs: np.ndarray) -> np.ndarray:
+        """[clauses, T] cosines of centred clause embeddings to the term phrases (a variant benchmarked in
+        benchmarks/bridge_query_variants.py replaces only this)."""
+        return clause_vecs @ self.term_units.T
 
     def describe(self) -> str:
         query = "whole-embedding" if self.query_t is None else f"term-weight (softmax T={self.query_t:g})"
